@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow test-deps bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -28,6 +28,10 @@ test: install
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
+
+# headless Chromium for the HTML report test (tests/test_report.py); Debian/Ubuntu, needs root.
+test-deps:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 bench: install
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

@@ -20,15 +20,462 @@ console = Console()
 
 # ---- tasks (foundation) ----------------------------------------------------------------
 
+
+@app.command("tasks")
+def tasks_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print the task list as JSON."),
+    show: Optional[str] = typer.Option(None, "--show", help="Show one task (name or spec.yaml): description and a sample."),
+) -> None:
+    """List the available tasks: domain, held-out status, split sizes and scorer."""
+    import json
+
+    from rich.table import Table
+
+    from flowforge.tasks import get_task, list_tasks
+
+    if show:
+        t = get_task(show)
+        inst = t.load(t.train_splits[0] if t.train_splits else next(iter(t.splits)), limit=1)[0]
+        console.print(f"{t.name} ({t.domain}, scorer {t.scorer}, source {t.source})\n{t.description}\n"
+                      f"answer format: {t.answer_format}\n\nsample {inst.id}:\n{inst.problem[:1500]}",
+                      highlight=False, markup=False)
+        return
+    tasks = list_tasks()
+    if as_json:
+        rows = [{"name": t.name, "domain": t.domain, "heldout": t.heldout, "splits": t.splits,
+                 "train_splits": t.train_splits, "scorer": t.scorer, "procedural": t.procedural,
+                 "answer_format": t.answer_format, "description": t.description} for t in tasks]
+        print(json.dumps(rows, indent=1))
+        return
+    table = Table(title="flowforge tasks", title_justify="left")
+    for col in ("name", "domain", "held-out", "splits (train splits *)", "scorer"):
+        table.add_column(col)
+    for t in tasks:
+        splits = "  ".join(f"{s}{'*' if s in t.train_splits else ''} {n:,}" + ("~" if t.procedural else "")
+                           for s, n in t.splits.items())
+        table.add_row(t.name, t.domain, "yes" if t.heldout else "", splits, t.scorer)
+    console.print(table)
+    console.print("[dim]* may be trained on; ~ procedural (nominal size). Held-out tasks are zero-shot only.[/dim]")
+
+
 # ---- llm (foundation: serve) -----------------------------------------------------------
+
+
+@app.command()
+def serve(
+    model: str = typer.Option("embedded", "--model", "-m", help="Model spec to serve (see `load_llm`)."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8011, help="TCP port."),
+    cache: bool = typer.Option(False, help="Also use the persistent response cache server-side."),
+) -> None:
+    """Serve a model over an OpenAI-compatible API (/v1/chat/completions, /v1/models)."""
+    from flowforge.llm import load_llm
+    from flowforge.llm.serve import serve as run_server
+
+    from flowforge.llm.local import LocalLLM
+
+    llm = load_llm(model, cache=cache)
+    if isinstance(llm, LocalLLM):
+        llm.load()  # load the weights now, not on the first request
+    console.print(f"serving {llm.name} at http://{host}:{port}/v1", highlight=False)
+    run_server(llm, host, port)
+
+
+@app.command()
+def complete(
+    prompt: str = typer.Argument(..., help="User message."),
+    model: str = typer.Option("embedded", "--model", "-m", help="Model spec."),
+    n: int = typer.Option(1, help="Number of completions."),
+    temperature: float = typer.Option(0.0, help="Sampling temperature (0 = greedy)."),
+    max_tokens: int = typer.Option(128, help="Max new tokens per completion."),
+    seed: Optional[int] = typer.Option(None, help="Sampling seed."),
+    cache: bool = typer.Option(True, help="Use the persistent response cache."),
+) -> None:
+    """One chat completion from a model spec (a quick check that a backend works)."""
+    import asyncio
+
+    from flowforge.llm import load_llm
+
+    llm = load_llm(model, cache=cache)
+    c = asyncio.run(llm.complete([{"role": "user", "content": prompt}], n=n, temperature=temperature,
+                                 max_tokens=max_tokens, seed=seed))
+    for text in c.texts:
+        console.print(text, highlight=False, markup=False)
+    u = c.usage
+    Console(stderr=True).print(
+        f"[dim]{u.prompt_tokens} prompt + {u.completion_tokens} completion tokens, {u.seconds:.2f}s"
+        f"{' (cached)' if u.cached_calls else ''}[/dim]", highlight=False)
 
 # ---- operators / run (runtime) ---------------------------------------------------------
 
+
+@app.command("operators")
+def operators_cmd(
+    set_name: Optional[str] = typer.Argument(None, metavar="[SET]", help="A bundled set name or a YAML file; omit to list sets."),
+) -> None:
+    """List operator sets, or the operators of one set (what the generator reads)."""
+    from rich.table import Table
+
+    from flowforge.operators import available_sets, load_operator_set
+
+    if set_name is None:
+        table = Table("set", "operators", title="operator sets")
+        for name in available_sets():
+            table.add_row(name, ", ".join(load_operator_set(name).names))
+        console.print(table)
+        return
+    opset = load_operator_set(set_name)
+    table = Table("signature", "description", "impl", title=f"operator set {opset.name}")
+    for op in opset.operators:
+        table.add_row(op.signature, op.description, op.impl)
+    console.print(table)
+
+
+@app.command("run")
+def run_cmd(
+    workflow: Path = typer.Argument(..., help="Workflow file: `async def solve(problem, ops)`."),
+    task: str = typer.Option(..., "--task", help="Task name (e.g. gsm8k, bbh/snarks) or a task spec .yaml."),
+    split: str = typer.Option("test", "--split", help="Split to run on."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="First N instances of the split."),
+    executor: str = typer.Option("embedded", "--executor", help="Executor model spec (embedded, hf:PATH, openai:MODEL@URL)."),
+    operators: str = typer.Option("default", "--operators", help="Operator set name or YAML file."),
+    concurrency: int = typer.Option(16, "--concurrency", min=1, help="Instances run at once."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/<task>-<workflow>-<split>); rerun to resume."),
+    timeout: float = typer.Option(300.0, "--timeout", min=1, help="Seconds per instance."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Cap on every executor call's completion tokens."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Bypass the response cache."),
+) -> None:
+    """Run a workflow on task instances; print score, cost and time; write a resumable run dir."""
+    import asyncio
+    import math
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from flowforge.llm import load_llm
+    from flowforge.operators import load_operator_set
+    from flowforge.tasks import get_task
+    from flowforge.workflow import validate_workflow
+    from flowforge.workflow.runtime import run_workflow_on_instances
+
+    if not workflow.is_file():
+        raise UserError(f"workflow file {workflow} does not exist")
+    source = workflow.read_text()
+    opset = load_operator_set(operators)
+    try:
+        validate_workflow(source, opset)
+    except UserError as e:
+        raise UserError(f"{workflow}: {e}") from None
+    the_task = get_task(task)
+    instances = the_task.load(split, limit=limit)
+    if not instances:
+        raise UserError(f"task {the_task.name} split {split} has no instances to run")
+    out = out or Path("runs") / f"{the_task.name.replace('/', '_')}-{workflow.stem}-{split}"
+    llm = load_llm(executor, cache=not no_cache)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("score {task.fields[score]}"), TimeElapsedColumn(), console=console) as bar:
+        tid = bar.add_task(f"{workflow.name} on {the_task.name}/{split}", total=len(instances), score="-")
+        seen: list[float] = []
+
+        def on_result(r) -> None:
+            if not math.isnan(r.score):
+                seen.append(r.score)
+            bar.update(tid, advance=1, score=f"{sum(seen) / len(seen):.3f}" if seen else "-")
+
+        summary = asyncio.run(run_workflow_on_instances(
+            source, the_task, instances, executor=llm, opset=opset, concurrency=concurrency,
+            timeout_s=timeout, out_dir=out, max_tokens=max_tokens, meta={"split": split},
+            on_result=on_result))
+    table = Table("score", "n", "errors", "LLM calls", "tokens", "wall s", title=f"{workflow.name} on {the_task.name}/{split}")
+    table.add_row("nan" if math.isnan(summary.score) else f"{summary.score:.3f}", str(summary.n),
+                  str(summary.errors), str(summary.usage.calls), str(summary.usage.tokens), f"{summary.seconds:.1f}")
+    console.print(table)
+    note = f" ({summary.resumed} resumed)" if summary.resumed else ""
+    console.print(f"run dir: {out}{note}")
+    if summary.errors:
+        raise typer.Exit(1)
+
+
 # ---- generate / demo (generator) -------------------------------------------------------
+
+
+@app.command()
+def generate(
+    task: str = typer.Option(..., "--task", "-t", help="Task name (see `flowforge tasks`) or a task spec YAML."),
+    operators: str = typer.Option("default", "--operators", help="Operator set name or YAML path."),
+    generator: Optional[str] = typer.Option(None, "--generator", help="Generator model spec; default: the shipped adapter."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write the workflow (default: print)."),
+    samples: int = typer.Option(1, "--samples", help="Sample N workflows (best-of-N needs --select-on)."),
+    select_on: Optional[str] = typer.Option(None, "--select-on", help="Split used to pick the best of N: validate or train."),
+    select_limit: int = typer.Option(8, "--select-limit", help="Instances per candidate for selection."),
+    executor: str = typer.Option("embedded", "--executor", help="Executor spec for best-of-N selection runs."),
+    examples: int = typer.Option(0, "--examples", help="Show up to this many example problems (no answers) in the prompt."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Write a workflow for a task with the generator (one greedy sample by default)."""
+    import asyncio
+
+    from flowforge.generator import default_generator_spec
+    from flowforge.generator.generate import generate_workflow, workflow_header
+    from flowforge.llm import load_llm
+    from flowforge.operators import load_operator_set
+    from flowforge.tasks import get_task
+
+    spec = generator or default_generator_spec()
+    t, opset = get_task(task), load_operator_set(operators)
+    gen_llm = load_llm(spec)
+    exe = load_llm(executor) if select_on else None
+    with console.status(f"generating with {spec}..."):
+        gen = asyncio.run(generate_workflow(t, opset, gen_llm, samples=samples, select_on=select_on,
+                                            select_limit=select_limit, executor=exe, seed=seed, examples=examples))
+    text = workflow_header(t, opset, spec, gen) + gen.selected.source
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        console.print(f"wrote {output} ({gen.selection})")
+    else:
+        print(text)
+    if not gen.selected.valid:
+        console.print(f"[red]invalid workflow:[/red] {gen.selected.error}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    task: str = typer.Option("synth/arith_word", "--task", help="Task to demo on."),
+    limit: int = typer.Option(5, "--limit", help="Instances to run."),
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="Run directory."),
+    generator: Optional[str] = typer.Option(None, "--generator", help="Generator spec; default: the shipped adapter."),
+    executor: str = typer.Option("embedded", "--executor"),
+) -> None:
+    """The main job on the embedded model: generate a workflow, run it, report."""
+    import asyncio
+
+    from rich.syntax import Syntax
+
+    from flowforge.evaluation.report import write_report
+    from flowforge.generator import default_generator_spec
+    from flowforge.generator.generate import generate_workflow, workflow_header
+    from flowforge.llm import load_llm
+    from flowforge.operators import load_operator_set
+    from flowforge.tasks import get_task
+    from flowforge.workflow.runtime import run_workflow_on_instances
+
+    spec = generator or default_generator_spec()
+    t, opset = get_task(task), load_operator_set("default")
+    split = "test" if "test" in t.splits else next(iter(t.splits))
+    console.print(f"[bold]1. generate[/bold] a workflow for [cyan]{t.name}[/cyan] with {spec}")
+    gen = asyncio.run(generate_workflow(t, opset, load_llm(spec)))
+    source = workflow_header(t, opset, spec, gen) + gen.selected.source
+    console.print(Syntax(source, "python", theme="ansi_dark"))
+    if not gen.selected.valid:
+        console.print(f"[red]the generator wrote an invalid workflow:[/red] {gen.selected.error}")
+        raise typer.Exit(1)
+    console.print(f"[bold]2. run[/bold] it on {limit} {split} instances with executor {executor}")
+    summary = asyncio.run(run_workflow_on_instances(
+        source, t, t.load(split, limit=limit), executor=load_llm(executor), opset=opset, out_dir=out))
+    report = write_report(out)
+    console.print(f"[bold]3. score[/bold] {summary.score:.3f} on {summary.n} instances "
+                  f"({summary.errors} errors, {summary.usage.calls} LLM calls, {summary.seconds:.1f} s)")
+    console.print(f"run directory: {out}\nreport: {report}")
+
 
 # ---- train (stage 1 and 2) -------------------------------------------------------------
 
+
+def _csv(value: Optional[str]) -> Optional[list[str]]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@train_app.command("synth")
+def train_synth(
+    out: Path = typer.Option(Path("runs/synth"), "--out", help="Output dir (candidates.jsonl, sft.jsonl, synth_summary.json); rerun to resume."),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated training tasks (default: all non-held-out tasks with a training split)."),
+    operators: str = typer.Option("default", "--operators", help="Base operator set (name or YAML)."),
+    executor: str = typer.Option("embedded", "--executor", help="Executor spec that runs candidate workflows."),
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="Optional generator spec whose samples join the template candidates."),
+    teacher_samples: int = typer.Option(4, "--teacher-samples", help="Teacher samples per task."),
+    k: int = typer.Option(3, "--k", help="Training instances each candidate runs on."),
+    candidates: int = typer.Option(8, "--candidates", help="Template candidates per task."),
+    max_heavy: int = typer.Option(2, "--max-heavy", help="Cap on LLM-heavy candidates per task."),
+    top_m: int = typer.Option(4, "--top-m", help="Workflows kept per task."),
+    augment: int = typer.Option(4, "--augment", help="Operator-set variants (prompts) per kept workflow."),
+    min_score: float = typer.Option(0.0, "--min-score", help="Drop kept workflows scoring below this."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Stage 1 data: run template (and teacher) workflows on training tasks, keep the best as SFT pairs."""
+    from flowforge.training.synth import SynthConfig, run_synth
+
+    cfg = SynthConfig(out_dir=out, tasks=_csv(tasks), operators=operators, executor=executor, teacher=teacher,
+                      teacher_samples=teacher_samples, k=k, candidates_per_task=candidates,
+                      max_heavy_per_task=max_heavy, top_m=top_m, augment=augment, min_score=min_score, seed=seed)
+    s = run_synth(cfg)
+    console.print(f"{s['candidates_run']} candidates ({s['valid']} valid) on {s['tasks']} tasks -> "
+                  f"{s['sft_examples']} SFT examples in {out / 'sft.jsonl'} ({s['seconds_this_session']:.0f} s this session)")
+
+
+@train_app.command("sft")
+def train_sft_cmd(
+    data: Path = typer.Option(Path("runs/synth/sft.jsonl"), "--data", help="SFT JSONL from `flowforge train synth`."),
+    out: Path = typer.Option(Path("runs/sft"), "--out", help="Run dir; rerun to resume from the newest checkpoint."),
+    export: Optional[Path] = typer.Option(None, "--export", help="Write the fp16 adapter + model card here (e.g. src/flowforge/adapters/metaflow-sft)."),
+    base_model: Optional[str] = typer.Option(None, "--base-model", help="Base checkpoint dir (default: the embedded model)."),
+    epochs: float = typer.Option(2.0, "--epochs"),
+    max_steps: int = typer.Option(-1, "--max-steps", help="Stop after N optimizer steps (-1: use --epochs)."),
+    batch_size: int = typer.Option(8, "--batch-size"),
+    learning_rate: float = typer.Option(2e-4, "--lr"),
+    max_length: int = typer.Option(1024, "--max-length", help="Truncate longer examples."),
+    max_examples: Optional[int] = typer.Option(None, "--max-examples", help="Use only the first N examples."),
+    lora_r: int = typer.Option(16, "--lora-r"),
+    lora_alpha: int = typer.Option(32, "--lora-alpha"),
+    save_steps: int = typer.Option(25, "--save-steps"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Stage 1: LoRA SFT of the generator on synthetic workflows (resumable)."""
+    from flowforge.training.sft import SFTRunConfig, train_sft
+
+    cfg = SFTRunConfig(data=data, out_dir=out, export=export, base_model=base_model, epochs=epochs,
+                       max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length,
+                       max_examples=max_examples, lora_r=lora_r, lora_alpha=lora_alpha, save_steps=save_steps, seed=seed)
+    s = train_sft(cfg)
+    console.print(f"{s['steps']} steps, loss {s['first_loss']} -> {s['final_loss']}, {s['wall_s_total']:.0f} s, "
+                  f"peak RSS {s['peak_rss_mb']:.0f} MB; run dir {out}" + (f"; adapter {export}" if export else ""))
+
+
+@train_app.command("rl")
+def train_rl_cmd(
+    out: Path = typer.Option(Path("runs/rl"), "--out", help="Run dir; rerun to resume from the newest checkpoint."),
+    sft_adapter: Optional[Path] = typer.Option(None, "--sft-adapter", help="Starting adapter (default: shipped metaflow-sft)."),
+    base_model: Optional[str] = typer.Option(None, "--base-model", help="Base checkpoint dir (default: the embedded model)."),
+    export: Optional[Path] = typer.Option(None, "--export", help="Write the fp16 RL adapter here."),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated training tasks (default: all trainable)."),
+    operators: str = typer.Option("default", "--operators"),
+    executor: str = typer.Option("embedded", "--executor", help="Executor spec, e.g. openai:MODEL@URL on a GPU box."),
+    k: int = typer.Option(3, "--k", help="Instances per reward, shared by a group."),
+    num_generations: int = typer.Option(4, "--num-generations", help="GRPO group size."),
+    prompts_per_step: int = typer.Option(2, "--prompts-per-step"),
+    max_steps: int = typer.Option(30, "--max-steps"),
+    max_completion_length: int = typer.Option(256, "--max-completion-length"),
+    learning_rate: float = typer.Option(5e-5, "--lr"),
+    beta: float = typer.Option(0.02, "--beta", help="KL coefficient against the starting adapter."),
+    weight_valid: float = typer.Option(0.5, "--weight-valid"),
+    weight_cost: float = typer.Option(0.01, "--weight-cost"),
+    save_steps: int = typer.Option(5, "--save-steps"),
+    use_vllm: bool = typer.Option(False, "--use-vllm", help="GPU only: generate with vLLM (colocate)."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Stage 2: GRPO with workflow-execution reward (resumable)."""
+    from flowforge.training.rl import RLRunConfig, train_rl
+
+    cfg = RLRunConfig(out_dir=out, sft_adapter=sft_adapter, base_model=base_model, export=export, tasks=_csv(tasks),
+                      operators=operators, executor=executor, k=k, num_generations=num_generations,
+                      prompts_per_step=prompts_per_step, max_steps=max_steps,
+                      max_completion_length=max_completion_length, learning_rate=learning_rate, beta=beta,
+                      weight_valid=weight_valid, weight_cost=weight_cost, save_steps=save_steps, use_vllm=use_vllm,
+                      seed=seed)
+    s = train_rl(cfg)
+    console.print(f"{s['steps']} steps, reward {s['first_reward']} -> {s['last_reward']}, {s['wall_s']:.0f} s; run dir {out}")
+
+
 # ---- eval / search / report (evaluation) -----------------------------------------------
+
+
+@app.command("eval")
+def eval_cmd(
+    suite: str = typer.Option(..., help="in-domain | held-out | new-operators | all"),
+    methods: str = typer.Option("io,cot,generator", help="comma list: io, cot, cot_sc, self_refine, "
+                                "search[:OPTIMIZER], generator[:SPEC], generator_bo<N>[:SPEC]"),
+    executor: str = typer.Option("embedded", help="model spec of the executor"),
+    limit: Optional[int] = typer.Option(None, help="test instances per task (default: all)"),
+    tasks: Optional[str] = typer.Option(None, help="comma list narrowing the suite's tasks"),
+    operators: Optional[str] = typer.Option(None, help="override the suite's operator set"),
+    search_rounds: int = typer.Option(3, help="rounds for the search method"),
+    search_limit: int = typer.Option(8, help="search-split instances per search evaluation"),
+    select_limit: int = typer.Option(8, help="validation instances for best-of-N selection"),
+    out: Path = typer.Option(Path("runs/eval"), help="out dir (resumes finished cells)"),
+) -> None:
+    """Methods x tasks on TEST splits: score, cost of obtaining each workflow, cost per instance."""
+    import asyncio
+
+    from flowforge.evaluation.methods import parse_methods
+    from flowforge.evaluation.run import run_eval
+    from flowforge.evaluation.suites import suite_cells
+    from flowforge.evaluation.tables import rich_table, write_tables
+
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be at least 1, got {limit}")
+    meths = parse_methods(methods)
+    cells = suite_cells(suite, [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None, operators)
+
+    def progress(res, cached: bool) -> None:
+        console.print(f"{'[dim]cached[/dim] ' if cached else ''}{res.method} × {res.task}"
+                      f"{'' if res.operators == 'default' else '@' + res.operators}: {res.cell_text()}",
+                      highlight=False)
+
+    results = asyncio.run(run_eval(meths, cells, executor_spec=executor, out_dir=out, limit=limit,
+                                   search_rounds=search_rounds, search_limit=search_limit,
+                                   select_limit=select_limit, progress=progress))
+    meta = {"suite": suite, "methods": methods, "executor": executor, "limit": limit}
+    paths = write_tables(results, out, meta)
+    console.print(rich_table(results, f"flowforge eval: {suite} (test splits)"))
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command("search")
+def search_cmd(
+    task: str = typer.Option(..., help="task name or path to a task .yaml"),
+    rounds: int = typer.Option(5, help="optimisation rounds after the seed workflow"),
+    optimizer: str = typer.Option("embedded", help="model spec of the optimizer LLM"),
+    executor: str = typer.Option("embedded", help="model spec of the executor"),
+    operators: str = typer.Option("default", help="operator set"),
+    split: Optional[str] = typer.Option(None, help="search split (validate or train; never test)"),
+    val_limit: int = typer.Option(8, help="search-split instances per evaluation"),
+    seed_workflow: str = typer.Option("cot", help="reference workflow to start from (io, cot, ...)"),
+    out: Optional[Path] = typer.Option(None, help="out dir (default runs/search/<task>); resumes"),
+) -> None:
+    """AFlow-style search baseline; every optimizer and executor call is counted."""
+    import asyncio
+    import re
+
+    from rich.table import Table
+
+    from flowforge.llm import load_llm
+    from flowforge.operators import load_operator_set
+    from flowforge.search.aflow import SearchConfig, run_search
+    from flowforge.tasks import get_task
+
+    cfg = SearchConfig(rounds=rounds, val_limit=val_limit, split=split, seed_workflow=seed_workflow)
+    t = get_task(task)
+    opset = load_operator_set(operators)
+    out = out or Path("runs/search") / re.sub(r"[^A-Za-z0-9_.-]+", "_", t.name)
+    exe = load_llm(executor)
+    opt = exe if optimizer == executor else load_llm(optimizer)
+    res = asyncio.run(run_search(t, opset, optimizer=opt, executor=exe, out_dir=out, config=cfg))
+    table = Table(title=f"search on {t.name}")
+    for col in ("round", "parent", "status", "score", "optimizer calls", "executor calls"):
+        table.add_column(col, justify="right")
+    for h in res.history:
+        table.add_row(str(h.round), "" if h.parent is None else str(h.parent),
+                      "valid" if h.valid else f"[red]invalid: {h.error}[/red]",
+                      "" if h.score is None else f"{h.score:.3f}", str(h.optimizer_usage.get("calls", 0)),
+                      str(h.executor_usage.get("calls", 0)))
+    console.print(table)
+    console.print(f"best: round {res.best_round}, score {res.best_score:.3f}; total cost {res.usage.calls} "
+                  f"LLM calls, {res.usage.tokens} tokens; wrote {out / 'best.py'}", highlight=False)
+
+
+@app.command("report")
+def report_cmd(
+    path: Path = typer.Argument(..., help="a run, eval, search or training dir"),
+    out: Optional[Path] = typer.Option(None, help="HTML file (default DIR/report.html)"),
+) -> None:
+    """A static self-contained HTML page: workflow code and graph, scores, traces, plots."""
+    from flowforge.evaluation.report import write_report
+
+    console.print(f"wrote {write_report(path, out)}")
+
 
 
 def main() -> None:

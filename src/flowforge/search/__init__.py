@@ -1,0 +1,1 @@
+"""Workflow search baselines (AFlow-style), which MetaFlow's one-pass generator replaces."""

@@ -1,0 +1,108 @@
+"""Generator quality per task: validity %, operators used, the mean score of the generated
+workflows on a small slice, and the generator prompt's token count (target <= 700 with the
+default operator set).
+
+    .venv/bin/python benchmarks/generator_quality.py --generator embedded --tasks gsm8k,bbh/snarks,hotpotqa
+    .venv/bin/python benchmarks/generator_quality.py --generator hf:runs/sft/final --samples 4 --limit 8 \
+        --tasks gsm8k,drop --operators default --json out/genq.json
+
+Slices: training tasks are scored on their training side (first of train_splits: train/validate),
+held-out tasks on test (they have nothing else; this is a diagnostic, not a reported figure).
+Sample 1 is greedy; samples 2..K use temperature 0.8 with seeds 1..K-1. Mean score counts an
+invalid workflow as 0 ("mean all") and also over valid ones only ("mean valid").
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+
+async def task_quality(task_name: str, opset, generator, executor, samples: int, limit: int) -> dict:
+    from flowforge.generator.generate import sample_workflows
+    from flowforge.tasks import get_task
+    from flowforge.workflow.runtime import run_workflow_on_instances
+    from flowforge.workflow.validate import operators_used, validate_workflow
+
+    task = get_task(task_name)
+    gens = await asyncio.gather(*[
+        sample_workflows(task, opset, generator, n=1, temperature=0.0 if i == 0 else 0.8, seed=i)
+        for i in range(samples)])
+    cands = [g.candidates[0] for g in gens]
+    split = (task.train_splits or ["test"])[0] if not task.heldout else "test"
+    instances = task.load(split, limit=limit)
+    scores, ops, cache = [], {}, {}
+    for c in cands:
+        if not c.valid:
+            scores.append(None)
+            continue
+        for op in operators_used(validate_workflow(c.source, opset)):
+            ops[op] = ops.get(op, 0) + 1
+        if c.source not in cache:
+            cache[c.source] = (await run_workflow_on_instances(c.source, task, instances, executor=executor,
+                                                               opset=opset)).score
+        scores.append(cache[c.source])
+    valid = [s for s in scores if s is not None]
+    return {
+        "task": task.name, "split": split, "n_instances": len(instances), "samples": samples,
+        "validity": sum(c.valid for c in cands) / samples,
+        "operators": ops,
+        "mean_all": sum(0.0 if s is None or math.isnan(s) else s for s in scores) / samples,
+        "mean_valid": sum(valid) / len(valid) if valid else None,
+        "prompt_tokens": gens[0].usage.prompt_tokens,
+        "generator_tokens": sum(g.usage.tokens for g in gens),
+        "errors": [c.error for c in cands if not c.valid][:3],
+    }
+
+
+async def main_async(args) -> list[dict]:
+    from flowforge.llm import load_llm
+    from flowforge.operators import load_operator_set
+
+    opset = load_operator_set(args.operators)
+    generator = load_llm(args.generator)
+    executor = generator if args.executor == args.generator else load_llm(args.executor)
+    return [await task_quality(t.strip(), opset, generator, executor, args.samples, args.limit)
+            for t in args.tasks.split(",") if t.strip()]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--generator", default="embedded")
+    p.add_argument("--tasks", default="gsm8k,bbh/boolean_expressions,hotpotqa")
+    p.add_argument("--operators", default="default")
+    p.add_argument("--executor", default="embedded")
+    p.add_argument("--samples", type=int, default=1)
+    p.add_argument("--limit", type=int, default=4)
+    p.add_argument("--json", type=Path, default=None, help="also save the rows as JSON here")
+    args = p.parse_args()
+    from flowforge.errors import UserError
+
+    try:
+        rows = asyncio.run(main_async(args))
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    table = Table(title=f"generator quality: {args.generator} (operators: {args.operators})")
+    for col in ("task", "split", "valid %", "operators used", "mean all", "mean valid", "prompt tokens"):
+        table.add_column(col, justify="left" if col in ("task", "operators used") else "right")
+    for r in rows:
+        table.add_row(r["task"], r["split"], f"{100 * r['validity']:.0f}",
+                      ", ".join(f"{k}×{v}" if v > 1 else k for k, v in r["operators"].items()) or "—",
+                      f"{r['mean_all']:.3f}", "—" if r["mean_valid"] is None else f"{r['mean_valid']:.3f}",
+                      f"[red]{r['prompt_tokens']}[/red]" if r["prompt_tokens"] > 700 else str(r["prompt_tokens"]))
+    Console().print(table)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=2))
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Write workflows with a generator model: one greedy sample by default, or best-of-N
+selected on a validation split (never on test).
+
+    flowforge generate --task gsm8k -o gsm8k.py
+    flowforge generate --task drop --samples 4 --select-on validate -o drop.py
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flowforge.errors import UserError
+from flowforge.generator.parse import ParsedWorkflow, parse_workflow
+from flowforge.generator.prompt import build_messages
+from flowforge.types import Usage
+
+if TYPE_CHECKING:
+    from flowforge.llm.base import LLM
+    from flowforge.operators import OperatorSet
+    from flowforge.tasks import Task
+
+MAX_TOKENS = 320
+SELECTION_SPLITS = ("validate", "train")  # selection may use these, never "test"
+
+
+@dataclass
+class Generation:
+    """What one generator call produced, plus how it was selected."""
+
+    candidates: list[ParsedWorkflow]
+    usage: Usage
+    selected: ParsedWorkflow | None = None
+    selection: str = "single sample"
+    selection_scores: list[float | None] = field(default_factory=list)
+    selection_usage: Usage = field(default_factory=Usage)
+
+
+def example_problems(task: "Task", k: int) -> list[str]:
+    """Up to k example problems (no answers) from a training-side split, never test."""
+    if k <= 0:
+        return []
+    for split in task.train_splits or []:
+        return [inst.problem for inst in task.load(split, limit=k)]
+    return []
+
+
+async def sample_workflows(
+    task: "Task",
+    opset: "OperatorSet",
+    generator: "LLM",
+    *,
+    n: int = 1,
+    temperature: float | None = None,
+    seed: int | None = 0,
+    examples: int = 0,
+) -> Generation:
+    """n generations for (task, operator set); greedy when n == 1 unless a temperature is given."""
+    temp = temperature if temperature is not None else (0.0 if n == 1 else 0.8)
+    messages = build_messages(task.description, task.answer_format, opset, example_problems(task, examples))
+    out = await generator.complete(messages, n=n, temperature=temp, max_tokens=MAX_TOKENS, seed=seed)
+    return Generation([parse_workflow(text, opset) for text in out.texts], out.usage)
+
+
+async def generate_workflow(
+    task: "Task",
+    opset: "OperatorSet",
+    generator: "LLM",
+    *,
+    samples: int = 1,
+    select_on: str | None = None,
+    select_limit: int = 8,
+    executor: "LLM | None" = None,
+    temperature: float | None = None,
+    seed: int | None = 0,
+    examples: int = 0,
+) -> Generation:
+    """One workflow, or the best of `samples` by mean score on `select_on` (validate/train only)."""
+    if samples < 1:
+        raise UserError(f"--samples must be at least 1, got {samples}")
+    gen = await sample_workflows(task, opset, generator, n=samples, temperature=temperature, seed=seed,
+                                 examples=examples)
+    valid = [c for c in gen.candidates if c.valid]
+    if samples == 1 or not select_on:
+        gen.selected = valid[0] if valid else gen.candidates[0]
+        gen.selection = "single sample" if samples == 1 else f"first valid of {samples} samples (unselected)"
+        return gen
+    if select_on not in SELECTION_SPLITS:
+        raise UserError(f"--select-on must be one of {', '.join(SELECTION_SPLITS)} (selection never uses test), got {select_on!r}")
+    if select_on not in task.splits:
+        raise UserError(f"task {task.name} has no {select_on!r} split to select on; "
+                        f"it has {', '.join(task.splits)} (best-of-N never selects on test)")
+    if executor is None:
+        raise UserError("best-of-N selection needs an executor")
+    from flowforge.workflow.runtime import run_workflow_on_instances
+
+    instances = task.load(select_on, limit=select_limit)
+    seen: dict[str, float] = {}
+    for cand in gen.candidates:
+        if not cand.valid:
+            gen.selection_scores.append(None)
+            continue
+        key = hashlib.sha256(cand.source.encode()).hexdigest()
+        if key not in seen:  # identical workflows are run once
+            summary = await run_workflow_on_instances(cand.source, task, instances, executor=executor, opset=opset)
+            seen[key] = summary.score
+            gen.selection_usage.add(summary.usage)
+        gen.selection_scores.append(seen[key])
+    scored = [(s, i) for i, s in enumerate(gen.selection_scores) if s is not None]
+    best = max(scored, key=lambda t: (t[0], -t[1]))[1] if scored else 0
+    gen.selected = gen.candidates[best]
+    gen.selection = f"best-of-{samples} (validation-selected on {select_on}, {len(instances)} instances)"
+    return gen
+
+
+def workflow_header(task: "Task", opset: "OperatorSet", generator_name: str, gen: Generation) -> str:
+    """Comment block written above a generated workflow, labelling how it was obtained."""
+    sel = gen.selected
+    lines = [
+        f"# flowforge workflow for task {task.name} (operators: {opset.name})",
+        f"# generator: {generator_name}; {gen.selection}",
+        f"# generator cost: {gen.usage.calls} calls, {gen.usage.tokens} tokens"
+        + (f"; selection runs: {gen.selection_usage.calls} calls, {gen.selection_usage.tokens} tokens"
+           if gen.selection_usage.calls else ""),
+    ]
+    if sel is not None and not sel.valid:
+        lines.append(f"# INVALID: {sel.error}")
+    if sel is not None and sel.repairs:
+        lines.append(f"# repaired: {', '.join(sel.repairs)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_workflow(path: Path, header: str, gen: Generation) -> None:
+    assert gen.selected is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + gen.selected.source)

@@ -1,0 +1,118 @@
+"""Turn a generator's raw reply into a valid workflow, or say exactly why it is not one.
+
+Repairs only what is trivial and unambiguous: code-block extraction, tabs and stray indentation,
+`def solve` written without `async`, `ops.x(...)` calls written without `await`, and a truncated
+last line. Everything else is left to the validator, whose message names the line and rule.
+"""
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from flowforge.errors import WorkflowError
+
+if TYPE_CHECKING:
+    from flowforge.operators import OperatorSet
+
+_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S)
+
+
+@dataclass
+class ParsedWorkflow:
+    raw: str
+    source: str
+    valid: bool
+    error: str | None = None
+    repairs: list[str] = field(default_factory=list)
+
+
+def extract_code(raw: str) -> str:
+    """The code block holding `solve` (else the first block, else the text from `def solve` on)."""
+    blocks = _BLOCK.findall(raw)
+    for block in blocks:
+        if "def solve" in block:
+            return block
+    if blocks:
+        return blocks[0]
+    start = raw.find("async def solve")
+    start = raw.find("def solve") if start < 0 else start
+    return raw[start:] if start >= 0 else raw
+
+
+class _AddAwait(ast.NodeTransformer):
+    """Wrap `ops.x(...)` calls that are not awaited."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def visit_Await(self, node: ast.Await) -> ast.AST:
+        if isinstance(node.value, ast.Call):  # keep an awaited call as is, but visit its args
+            node.value.args = [self.visit(a) for a in node.value.args]
+            for kw in node.value.keywords:
+                kw.value = self.visit(kw.value)
+            return node
+        return self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        f = node.func
+        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "ops":
+            self.count += 1
+            return ast.Await(value=node)
+        return node
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+        return True
+    except SyntaxError:
+        return False
+
+
+def repair(code: str) -> tuple[str, list[str]]:
+    """Deterministic fixes; returns the new code and the list of repairs applied."""
+    repairs: list[str] = []
+    fixed = textwrap.dedent(code.expandtabs(4)).strip("\n")
+    if fixed != code.strip("\n"):
+        repairs.append("indentation")
+    if re.search(r"^def solve\(", fixed, re.M) and not re.search(r"^async def solve\(", fixed, re.M):
+        fixed = re.sub(r"^def solve\(", "async def solve(", fixed, count=1, flags=re.M)
+        repairs.append("missing async")
+    lines = fixed.split("\n")
+    dropped = 0
+    while dropped < 3 and len(lines) > 1 and not _parses("\n".join(lines)):  # truncated tail
+        lines.pop()
+        dropped += 1
+    if not _parses("\n".join(lines)):
+        return fixed, repairs
+    if len(lines) < len(fixed.split("\n")):
+        repairs.append("truncated tail")
+        fixed = "\n".join(lines)
+    try:
+        tree = ast.parse(fixed)
+    except SyntaxError:
+        return fixed, repairs
+    adder = _AddAwait()
+    tree = adder.visit(tree)
+    if adder.count:
+        repairs.append("missing await")
+        fixed = ast.unparse(ast.fix_missing_locations(tree))
+    return fixed, repairs
+
+
+def parse_workflow(raw: str, opset: "OperatorSet") -> ParsedWorkflow:
+    """Extract, repair and validate one generation."""
+    from flowforge.workflow.validate import validate_workflow
+
+    source, repairs = repair(extract_code(raw))
+    try:
+        tree = validate_workflow(source, opset)
+        if not any(isinstance(n, ast.Return) and n.value is not None for n in ast.walk(tree)):
+            raise WorkflowError("solve never returns an answer", rule="must-return")
+    except WorkflowError as e:
+        return ParsedWorkflow(raw, source, False, str(e), repairs)
+    return ParsedWorkflow(raw, source + "\n", True, None, repairs)

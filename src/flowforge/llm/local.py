@@ -1,0 +1,276 @@
+"""Local transformers backend (`embedded`, `hf:PATH[+adapter:PATH]`) with micro-batching.
+
+Concurrent `complete` calls go onto one queue; a single worker thread drains it and runs them
+as ONE left-padded `model.generate` call. Requests with different sampling parameters share a
+batch: each row carries its own temperature, max_tokens, stop strings and torch.Generator
+(`_RowSampler` samples per row, `_RowStop` ends rows independently), so a row's output does not
+depend on what else is in the batch. Greedy (temperature 0) rows with n>1 are generated once and
+copied. Loaded models are memoised per (path, adapter): one copy of the weights per process.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
+
+from flowforge.errors import BackendConfigError, BackendError
+from flowforge.llm.base import Messages
+from flowforge.llm.embedded import embedded_model_dir, set_torch_threads
+from flowforge.llm.sampling import sample_seed, truncate_at_stop
+from flowforge.types import Completion, Usage
+
+
+@dataclass
+class _Request:
+    prompt_ids: list[int]
+    rows: int  # rows to generate (1 for greedy, n for sampling)
+    copies: int  # how many texts each generated row stands for
+    temperature: float
+    max_new: int
+    stop: list[str]
+    seeds: list[int]
+    future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
+
+
+class _RowSampler(LogitsProcessor):
+    """Samples each row with its own temperature and generator; greedy rows pass through.
+    The chosen token is left as the only finite logit, so generate's argmax picks it."""
+
+    def __init__(self, temps: list[float], gens: list[torch.Generator | None]):
+        self.rows = [(i, t, g) for i, (t, g) in enumerate(zip(temps, gens)) if t > 0]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        out = scores.clone()
+        for i, t, g in self.rows:
+            probs = torch.softmax(scores[i].float() / t, dim=-1)
+            tok = torch.multinomial(probs, 1, generator=g)
+            out[i].fill_(float("-inf"))
+            out[i, tok] = 0.0
+        return out
+
+
+class _RowStop(StoppingCriteria):
+    """Ends a row at its own max_new_tokens or when its tail contains one of its stop strings."""
+
+    def __init__(self, prompt_len: int, max_new: list[int], stops: list[list[str]], tok):
+        self.prompt_len, self.stops, self.tok = prompt_len, stops, tok
+        self.max_new = torch.tensor(max_new)
+        self.window = [max((len(s) for s in st), default=0) + 2 for st in stops]
+        self.done = torch.zeros(len(max_new), dtype=torch.bool)
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        n_new = input_ids.shape[1] - self.prompt_len
+        self.done |= self.max_new <= n_new
+        for i, st in enumerate(self.stops):
+            if st and not self.done[i]:
+                tail = input_ids[i, max(self.prompt_len, input_ids.shape[1] - self.window[i]):]
+                text = self.tok.decode(tail, skip_special_tokens=True)
+                self.done[i] = any(s in text for s in st)
+        return self.done.to(input_ids.device).clone()
+
+
+class Engine:
+    """One loaded model + tokenizer + the worker thread that batches requests for it."""
+
+    def __init__(self, model, tokenizer, *, max_rows: int = 32, gather_s: float = 0.004):
+        self.model, self.tok = model, tokenizer
+        self.max_rows, self.gather_s = max_rows, gather_s
+        self.min_new_tokens = 0  # benchmarks only: equalise output lengths
+        self.device = next(model.parameters()).device
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        eos = model.generation_config.eos_token_id
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        self.eos_ids = sorted(set(eos) | ({tokenizer.eos_token_id} - {None}))
+        self.batches = 0  # number of generate calls (tests check batching)
+        self._q: queue.Queue[_Request] = queue.Queue()
+        threading.Thread(target=self._loop, name="flowforge-generate", daemon=True).start()
+
+    # -- request side (any thread) -------------------------------------------------------
+    def encode(self, messages: Messages) -> list[int]:
+        if self.tok.chat_template:
+            text = self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        else:  # plain checkpoints without a template
+            text = "\n\n".join(m["content"] for m in messages) + "\n\n"
+        return self.tok(text, add_special_tokens=False)["input_ids"]
+
+    def submit(self, req: _Request) -> concurrent.futures.Future:
+        self._q.put(req)
+        return req.future
+
+    # -- worker thread --------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            batch = [self._q.get()]
+            rows = batch[0].rows
+            while rows < self.max_rows:  # gather requests that arrive within gather_s of each other
+                try:
+                    batch.append(self._q.get(timeout=self.gather_s))
+                    rows += batch[-1].rows
+                except queue.Empty:
+                    break
+            live = [r for r in batch if r.future.set_running_or_notify_cancel()]
+            if not live:
+                continue
+            try:
+                results = self._generate(live)
+            except Exception as e:  # a failing batch fails its requests, never the worker
+                err = BackendError(f"local generation failed: {type(e).__name__}: {e}")
+                for r in live:
+                    r.future.set_exception(err)
+                continue
+            for r, res in zip(live, results):
+                r.future.set_result(res)
+
+    def _generate(self, reqs: list[_Request]) -> list[tuple[list[str], int]]:
+        prompts, temps, gens, max_new, stops = [], [], [], [], []
+        for r in reqs:
+            for k in range(r.rows):
+                prompts.append(r.prompt_ids)
+                temps.append(r.temperature)
+                gens.append(torch.Generator().manual_seed(r.seeds[k]) if r.temperature > 0 else None)
+                max_new.append(r.max_new)
+                stops.append(r.stop)
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, p in enumerate(prompts):  # left padding
+            ids[i, width - len(p):] = torch.tensor(p)
+            mask[i, width - len(p):] = 1
+        config = GenerationConfig(
+            max_new_tokens=max(max_new),
+            min_new_tokens=self.min_new_tokens or None,
+            do_sample=False,
+            pad_token_id=self.pad_id,
+            eos_token_id=self.eos_ids,
+        )
+        processors = LogitsProcessorList([_RowSampler(temps, gens)] if any(t > 0 for t in temps) else [])
+        criteria = StoppingCriteriaList([_RowStop(width, max_new, stops, self.tok)])
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                generation_config=config,
+                logits_processor=processors,
+                stopping_criteria=criteria,
+            )
+        self.batches += 1
+        new = out[:, width:].tolist()
+        results, row = [], 0
+        for r in reqs:
+            texts, n_tok = [], 0
+            for _ in range(r.rows):
+                toks = new[row][: max_new[row]]
+                row += 1
+                end = next((j for j, t in enumerate(toks) if t in self.eos_ids), len(toks))
+                n_tok += end * r.copies
+                text = truncate_at_stop(self.tok.decode(toks[:end], skip_special_tokens=True), r.stop)
+                texts.extend([text] * r.copies)
+            results.append((texts, n_tok))
+        return results
+
+
+_ENGINES: dict[tuple[str, str | None], Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def get_engine(path: str | None, adapter: str | None = None) -> Engine:
+    """The memoised engine for a checkpoint dir (None = embedded) and optional PEFT adapter."""
+    path = str(embedded_model_dir()) if path is None else path
+    key = (path, adapter)
+    with _ENGINES_LOCK:
+        if key not in _ENGINES:
+            _ENGINES[key] = Engine(*_load(path, adapter), max_rows=int(os.environ.get("FLOWFORGE_MAX_BATCH", 32)))
+        return _ENGINES[key]
+
+
+def _load(path: str, adapter: str | None):
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    set_torch_threads()
+    cuda = torch.cuda.is_available()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if cuda else torch.float32)
+        tok_dir = adapter if adapter and (Path(adapter) / "tokenizer_config.json").exists() else path
+        tok = AutoTokenizer.from_pretrained(tok_dir)
+    except (OSError, ValueError) as e:
+        raise BackendConfigError(f"cannot load a transformers checkpoint from {path}: {e}") from e
+    if adapter:
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        except (OSError, ValueError) as e:
+            raise BackendConfigError(f"cannot load PEFT adapter {adapter}: {e}") from e
+    if cuda:
+        model = model.to("cuda")
+    model.eval()
+    return model, tok
+
+
+class LocalLLM:
+    """The LLM protocol over a local engine. Cheap to create: the weights load on the first call
+    (or `load()`), so a run served entirely from the cache never loads them. Engines are shared."""
+
+    def __init__(self, name: str, path: str | None = None, adapter: str | None = None):
+        self.name = name
+        self.usage = Usage()
+        self._where = (path, adapter)
+        self._engine: Engine | None = None
+
+    def load(self) -> Engine:
+        if self._engine is None:
+            self._engine = get_engine(*self._where)
+        return self._engine
+
+    @property
+    def engine(self) -> Engine:
+        return self.load()
+
+    async def complete(
+        self,
+        messages: Messages,
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+    ) -> Completion:
+        if n < 1 or max_tokens < 1 or temperature < 0:
+            raise ValueError(f"bad sampling params: n={n} max_tokens={max_tokens} temperature={temperature}")
+        t0 = time.perf_counter()
+        engine = self._engine or await asyncio.to_thread(self.load)
+        ids = engine.encode(messages)
+        greedy = temperature == 0
+        base = random.getrandbits(62) if seed is None else seed
+        req = _Request(
+            prompt_ids=ids,
+            rows=1 if greedy else n,
+            copies=n if greedy else 1,
+            temperature=float(temperature),
+            max_new=max_tokens,
+            stop=[s for s in stop or [] if s],
+            seeds=[sample_seed(base, k) for k in range(n)],
+        )
+        texts, n_tok = await asyncio.wrap_future(engine.submit(req))
+        usage = Usage(1, len(ids), n_tok, time.perf_counter() - t0)
+        self.usage.add(usage)
+        return Completion(texts, usage)

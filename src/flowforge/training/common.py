@@ -1,0 +1,126 @@
+"""Shared training plumbing: run-dir logging callback, resume detection, plots, adapter export.
+
+Used by `training/sft.py` and `training/rl.py`; nothing here knows which stage it serves.
+"""
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from dataclasses import asdict, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def config_dict(cfg: Any) -> dict[str, Any]:
+    """A dataclass config as JSON-able values (Paths become strings)."""
+    assert is_dataclass(cfg)
+    return {f.name: (str(v) if isinstance(v, Path) else v) for f in fields(cfg) for v in [getattr(cfg, f.name)]}
+
+
+def save_config(cfg: Any, out_dir: Path, name: str = "flowforge_config.json") -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / name).write_text(json.dumps(config_dict(cfg), indent=2) + "\n")
+
+
+def last_checkpoint(out_dir: Path) -> str | None:
+    """The newest `checkpoint-N` in out_dir, if a previous run left one (resume from it)."""
+    return get_last_checkpoint(str(out_dir)) if out_dir.is_dir() else None
+
+
+class RunLogCallback(TrainerCallback):
+    """Appends every Trainer log line to `log.jsonl` (with wall time and peak RSS) and shows a rich
+    progress bar with the latest figures. The log file survives resumes: lines are appended."""
+
+    def __init__(self, out_dir: Path, keys: tuple[str, ...] = ("loss",), show: bool = True):
+        self.path = out_dir / "log.jsonl"
+        self.keys = keys
+        self.show = show
+        self.t0 = time.monotonic()
+        self.progress = None
+        self.task = None
+
+    def on_train_begin(self, args, state, control, **kw):
+        if self.show:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, info="")
+
+    def on_step_end(self, args, state, control, **kw):
+        if self.progress is not None:
+            self.progress.update(self.task, completed=state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        row = {"step": state.global_step, "wall_s": round(time.monotonic() - self.t0, 2),
+               "peak_rss_mb": round(peak_rss_mb(), 1), **(logs or {})}
+        with self.path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        if self.progress is not None:
+            info = "  ".join(f"{k}={logs[k]:.4g}" for k in self.keys if isinstance((logs or {}).get(k), (int, float)))
+            self.progress.update(self.task, info=info)
+
+    def on_train_end(self, args, state, control, **kw):
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def read_log(out_dir: Path) -> list[dict[str, Any]]:
+    path = out_dir / "log.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def plot_curves(out_dir: Path, keys: list[str], name: str, title: str) -> Path | None:
+    """One PNG with a panel per logged key (x = optimizer step). None when nothing was logged."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_log(out_dir)
+    present = [k for k in keys if any(isinstance(r.get(k), (int, float)) for r in rows)]
+    if not present:
+        return None
+    fig, axes = plt.subplots(len(present), 1, figsize=(6, 2.2 * len(present)), squeeze=False, sharex=True)
+    for ax, key in zip(axes[:, 0], present):
+        pts = sorted({r["step"]: r[key] for r in rows if isinstance(r.get(key), (int, float))}.items())
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=".")
+        ax.set_ylabel(key, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("step")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = out_dir / name
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def export_adapter_fp16(model, dest: Path) -> int:
+    """Save a PEFT model's adapter with its weights cast to fp16; returns the weights file size."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    dest.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(dest), safe_serialization=True, selected_adapters=["default"])
+    weights = dest / "adapter_model.safetensors"
+    tensors = {k: v.to(torch.float16).contiguous() for k, v in load_file(str(weights)).items()}
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+    return weights.stat().st_size
+
+
+def write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(obj) if is_dataclass(obj) else obj, indent=2, default=str) + "\n")

@@ -1,0 +1,350 @@
+"""Synthetic SFT data for the generator: sample candidate workflows, run them, keep the best.
+
+    flowforge train synth --out runs/synth                      # embedded executor, K=3
+    flowforge train synth --out runs/synth --teacher openai:gpt-4o-mini@https://api.openai.com/v1
+
+1. For every training task (DESIGN.md protocol: gsm8k train, math/mbpp/drop validate, the 12 BBH
+   training tasks' train split, `synth/*` train; held-out tasks are refused), sample candidate
+   workflows from `training/templates.py` (plus, optionally, a teacher generator).
+2. Run each candidate on the same K training instances with the executor through
+   `run_workflow_on_instances`; append the result to `candidates.jsonl` at once (rerunning skips
+   finished candidates, so the command is resumable).
+3. Per task, rank valid candidates by mean score (ties: fewer tokens) and keep the top m.
+4. Augment the operator set of every kept workflow (random subsets that keep what it calls,
+   shuffled order, consistent renamings) and emit {prompt: generator messages, completion}
+   pairs with provenance to `sft.jsonl`, deduplicated; `synth_summary.json` holds the counts.
+
+Renaming and subsetting do not change what a workflow does, so each workflow is executed once
+(on the base set) and its score carries over to its augmented copies.
+"""
+from __future__ import annotations
+
+import asyncio
+import ast
+import hashlib
+import json
+import math
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowforge.errors import UserError
+from flowforge.training import templates as T
+
+if TYPE_CHECKING:
+    from flowforge.llm.base import LLM
+    from flowforge.operators import OperatorSet
+    from flowforge.tasks import Task
+
+_OPS_CALL = re.compile(r"\bops\.([A-Za-z_]\w*)\b")
+
+
+@dataclass
+class SynthConfig:
+    """flowforge's synthetic-data settings."""
+
+    out_dir: Path = field(default=Path("runs/synth"), metadata={"help": "Output dir (candidates.jsonl, sft.jsonl); rerun to resume."})
+    tasks: list[str] | None = field(default=None, metadata={"help": "Training tasks to use (default: every non-held-out task with a training split)."})
+    operators: str = field(default="default", metadata={"help": "Base operator set (name or YAML)."})
+    executor: str = field(default="embedded", metadata={"help": "Executor model spec that runs candidate workflows."})
+    teacher: str | None = field(default=None, metadata={"help": "Optional generator spec whose samples join the template candidates."})
+    teacher_samples: int = field(default=4, metadata={"help": "Teacher samples per task."})
+    k: int = field(default=3, metadata={"help": "Training instances each candidate runs on."})
+    candidates_per_task: int = field(default=8, metadata={"help": "Template candidates per task (each template at least once, if it fits)."})
+    max_heavy_per_task: int = field(default=2, metadata={"help": "Cap on LLM-heavy candidates per task (ensembles, review loops, test repair)."})
+    top_m: int = field(default=4, metadata={"help": "Workflows kept per task (balance across tasks)."})
+    augment: int = field(default=4, metadata={"help": "Operator-set variants (prompts) per kept workflow; the first is the base set."})
+    min_score: float = field(default=0.0, metadata={"help": "Drop kept workflows scoring below this mean."})
+    concurrency: int = field(default=16, metadata={"help": "Concurrent workflow runs per candidate."})
+    seed: int = field(default=0, metadata={"help": "Seed for instances, template knobs and augmentation."})
+
+    def __post_init__(self) -> None:
+        self.out_dir = Path(self.out_dir)
+        for name in ("k", "candidates_per_task", "top_m", "augment", "concurrency"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.max_heavy_per_task < 0 or self.teacher_samples < 0:
+            raise UserError("--max-heavy-per-task and --teacher-samples must be >= 0")
+
+
+# ---- which tasks may be trained on ------------------------------------------------------
+
+def assert_trainable(task: "Task") -> None:
+    """Held-out tasks never contribute training data (DESIGN.md, evaluation protocol)."""
+    if task.heldout:
+        raise UserError(f"task {task.name} is held out (zero-shot evaluation only); it may never be used for "
+                        "training, synthetic data or selection. Drop it from --tasks.")
+    if not task.train_splits:
+        raise UserError(f"task {task.name} has no training split; training may use only train/validate splits")
+
+
+def training_tasks(names: list[str] | None = None) -> list["Task"]:
+    from flowforge.tasks import get_task, list_tasks
+
+    tasks = [get_task(n) for n in names] if names else [t for t in list_tasks() if not t.heldout and t.train_splits]
+    for t in tasks:
+        assert_trainable(t)
+    return tasks
+
+
+def training_split(task: "Task") -> str:
+    """The split training draws from: the first training split (synth families: `train`)."""
+    return task.train_splits[0]
+
+
+def sample_instances(task: "Task", k: int, seed: int | str):
+    """K instances from the task's training split at a seeded offset (same for every candidate)."""
+    split = training_split(task)
+    size = task.splits[split]
+    offset = random.Random(f"{seed}/{task.name}").randrange(max(1, size - k + 1))
+    return task.load(split, limit=k, offset=offset)
+
+
+# ---- operator-set helpers ------------------------------------------------------------------
+
+def impl_names(opset: "OperatorSet") -> dict[str, str]:
+    """impl -> operator name (the first operator backed by each impl)."""
+    out: dict[str, str] = {}
+    for op in opset.operators:
+        out.setdefault(op.impl, op.name)
+    return out
+
+
+def called_ops(source: str) -> list[str]:
+    """Operator names a workflow calls (`ops.NAME`), in first-use order."""
+    return list(dict.fromkeys(_OPS_CALL.findall(source)))
+
+
+def rename_ops(source: str, mapping: dict[str, str]) -> str:
+    """Rewrite `ops.old` calls to `ops.new` (AST-checked: the result must still parse)."""
+    out = _OPS_CALL.sub(lambda m: f"ops.{mapping.get(m.group(1), m.group(1))}", source)
+    ast.parse(out)
+    return out
+
+
+def augment_opset(base: "OperatorSet", used: list[str], rng: random.Random, kind: str) -> tuple["OperatorSet", dict[str, str]]:
+    """One operator-set variant: 'base', 'subset', 'shuffled', 'renamed' or 'mixed' (all three).
+    Returns the variant and the renaming applied to the workflow's `ops.` calls."""
+    opset, mapping = base, {}
+    if kind in ("subset", "mixed"):
+        others = [n for n in base.names if n not in used]
+        keep = set(used) | set(rng.sample(others, rng.randint(0, len(others))))
+        opset = opset.subset([n for n in base.names if n in keep], name=f"{base.name}-subset")
+    if kind in ("renamed", "mixed"):
+        taken = set(opset.names)
+        for op in opset.operators:
+            if rng.random() < 0.6:
+                choices = [s for s in T.SYNONYMS.get(op.impl, []) if s not in taken]
+                if choices:
+                    mapping[op.name] = rng.choice(choices)
+                    taken.add(mapping[op.name])
+        opset = opset.renamed(mapping, name=f"{base.name}-renamed") if mapping else opset
+    if kind in ("shuffled", "mixed"):
+        opset = opset.shuffled(rng)
+    return opset, mapping
+
+
+AUG_KINDS = ("subset", "shuffled", "renamed", "mixed")
+
+
+# ---- candidates ---------------------------------------------------------------------------
+
+@dataclass
+class Candidate:
+    task: str
+    template: str
+    params: dict[str, Any]
+    source: str
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(f"{self.task}\n{self.source}".encode()).hexdigest()[:16]
+
+
+def template_candidates(task: "Task", opset: "OperatorSet", cfg: SynthConfig) -> list[Candidate]:
+    """Up to cfg.candidates_per_task distinct template workflows for a task, heavy ones capped."""
+    rng = random.Random(f"{cfg.seed}/templates/{task.name}")
+    names = impl_names(opset)
+    fits = [t for t in T.TEMPLATES if task.domain in t.domains and all(i in names for i in t.needs)]
+    out: dict[str, Candidate] = {}
+    heavy = 0
+    for round_ in range(6):  # round robin: each template once, then more knob variations
+        for t in fits:
+            if len(out) >= cfg.candidates_per_task:
+                return list(out.values())
+            if t.cost == T.HEAVY and heavy >= cfg.max_heavy_per_task:
+                continue
+            params = t.sample_params(rng)
+            if not all(i in names for i in T.needs(t, params)):
+                continue
+            cand = Candidate(task.name, t.name, params, T.render(t, params, names))
+            if cand.key not in out:
+                out[cand.key] = cand
+                heavy += t.cost == T.HEAVY
+    return list(out.values())
+
+
+async def teacher_candidates(task: "Task", opset: "OperatorSet", teacher: "LLM", cfg: SynthConfig) -> list[Candidate]:
+    from flowforge.generator.generate import sample_workflows
+
+    if cfg.teacher_samples < 1:
+        return []
+    gen = await sample_workflows(task, opset, teacher, n=cfg.teacher_samples, temperature=0.8, seed=cfg.seed)
+    return [Candidate(task.name, "teacher", {"spec": cfg.teacher}, c.source) for c in gen.candidates if c.valid]
+
+
+async def run_candidate(cand: Candidate, task: "Task", instances, opset, executor: "LLM", cfg: SynthConfig) -> dict[str, Any]:
+    """Execute one candidate on the task's K instances; the record appended to candidates.jsonl."""
+    from flowforge.generator.parse import parse_workflow
+    from flowforge.workflow.runtime import run_workflow_on_instances
+
+    parsed = parse_workflow(cand.source, opset)
+    rec: dict[str, Any] = {"key": cand.key, "task": cand.task, "template": cand.template, "params": cand.params,
+                           "source": parsed.source, "valid": parsed.valid, "error": parsed.error, "k": len(instances),
+                           "instances": [i.id for i in instances], "executor": cfg.executor}
+    if not parsed.valid:
+        return {**rec, "score": None}
+    s = await run_workflow_on_instances(parsed.source, task, instances, executor=executor, opset=opset,
+                                        concurrency=cfg.concurrency)
+    scores = [r.score for r in s.results]
+    return {**rec, "score": None if math.isnan(s.score) else s.score, "scores": scores, "errors": s.errors,
+            "tokens": s.usage.tokens, "calls": s.usage.calls, "seconds": round(s.seconds, 2)}
+
+
+def load_done(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.exists():
+        return {}
+    done = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a crash: that candidate reruns
+                continue
+            done[rec["key"]] = rec
+    return done
+
+
+# ---- selection and SFT pairs ----------------------------------------------------------------
+
+def select_top(records: list[dict[str, Any]], top_m: int, min_score: float) -> dict[str, list[dict[str, Any]]]:
+    """Per task: valid, scored records ranked by mean score, then fewer tokens; top m kept."""
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        if r.get("valid") and r.get("score") is not None and r["score"] >= min_score:
+            by_task.setdefault(r["task"], []).append(r)
+    return {t: sorted(rs, key=lambda r: (-r["score"], r.get("tokens", 0), r["key"]))[:top_m] for t, rs in by_task.items()}
+
+
+def sft_pairs(rec: dict[str, Any], task: "Task", base: "OperatorSet", n_variants: int, seed: int) -> list[dict[str, Any]]:
+    """The kept workflow under n_variants operator sets: prompt messages + completion + provenance."""
+    from flowforge.generator.parse import parse_workflow
+    from flowforge.generator.prompt import build_messages, completion_text
+
+    rng = random.Random(f"{seed}/augment/{rec['key']}")
+    used = called_ops(rec["source"])
+    out = []
+    for i in range(n_variants):
+        kind = "base" if i == 0 else rng.choice(AUG_KINDS)
+        opset, mapping = (base, {}) if kind == "base" else augment_opset(base, used, rng, kind)
+        source = rename_ops(rec["source"], mapping)
+        completion = completion_text(source)
+        parsed = parse_workflow(completion, opset)
+        if not parsed.valid:  # never emit a target that the generator's own parser rejects
+            raise AssertionError(f"augmented workflow invalid against {opset.name}: {parsed.error}")
+        out.append({
+            "prompt": build_messages(task.description, task.answer_format, opset),
+            "completion": completion,
+            "meta": {"task": task.name, "template": rec["template"], "params": rec["params"],
+                     "opset": opset.name, "augment": kind, "rename": mapping, "operators": opset.names,
+                     "score": rec["score"], "scores": rec.get("scores"), "k": rec["k"],
+                     "executor": rec["executor"], "candidate": rec["key"]},
+        })
+    return out
+
+
+def dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen, out = set(), []
+    for r in rows:
+        h = hashlib.sha256(json.dumps([r["prompt"], r["completion"]], sort_keys=True).encode()).hexdigest()
+        if h not in seen:
+            seen.add(h)
+            out.append(r)
+    return out
+
+
+# ---- the whole run ---------------------------------------------------------------------------
+
+async def _run(cfg: SynthConfig, executor: "LLM", teacher: "LLM | None", progress=None) -> dict[str, Any]:
+    from flowforge.operators import load_operator_set
+
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    base = load_operator_set(cfg.operators)
+    tasks = training_tasks(cfg.tasks)
+    cand_path = cfg.out_dir / "candidates.jsonl"
+    done = load_done(cand_path)
+    t0 = time.monotonic()
+    plan: list[tuple[Task, list, list[Candidate]]] = []
+    for task in tasks:
+        cands = template_candidates(task, base, cfg)
+        if teacher is not None:
+            cands += await teacher_candidates(task, base, teacher, cfg)
+        plan.append((task, sample_instances(task, cfg.k, cfg.seed), cands))
+    total = sum(len(c) for _, _, c in plan)
+    bar = progress.add_task("candidates", total=total, completed=sum(c.key in done for _, _, cs in plan for c in cs)) if progress else None
+    ran = 0
+    with cand_path.open("a") as f:
+        for task, instances, cands in plan:
+            todo = [c for c in cands if c.key not in done]
+
+            async def one(c: Candidate) -> None:
+                nonlocal ran
+                rec = await run_candidate(c, task, instances, base, executor, cfg)
+                f.write(json.dumps(rec) + "\n")
+                f.flush()
+                done[c.key] = rec
+                ran += 1
+                if progress:
+                    progress.update(bar, advance=1, description=f"candidates ({task.name})")
+
+            await asyncio.gather(*(one(c) for c in todo))  # one task's candidates share a micro-batch
+    keys = {c.key for _, _, cs in plan for c in cs}
+    records = [r for k, r in done.items() if k in keys]
+    kept = select_top(records, cfg.top_m, cfg.min_score)
+    by_name = {t.name: t for t in tasks}
+    rows = []
+    for tname, recs in kept.items():
+        for rec in recs:
+            rows += sft_pairs(rec, by_name[tname], base, cfg.augment, cfg.seed)
+    rows = dedupe(rows)
+    random.Random(cfg.seed).shuffle(rows)
+    (cfg.out_dir / "sft.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = {
+        "tasks": len(tasks), "k": cfg.k, "executor": cfg.executor, "teacher": cfg.teacher, "top_m": cfg.top_m,
+        "candidates_run": len(records), "ran_this_session": ran, "valid": sum(bool(r.get("valid")) for r in records),
+        "sft_examples": len(rows), "seconds_this_session": round(time.monotonic() - t0, 1),
+        "per_task": {t.name: {"candidates": sum(r["task"] == t.name for r in records),
+                              "best": max((r["score"] for r in records if r["task"] == t.name and r.get("score") is not None), default=None),
+                              "kept": [(r["template"], r["score"]) for r in kept.get(t.name, [])]} for t in tasks},
+        "executor_usage": executor.usage.to_dict(),
+    }
+    (cfg.out_dir / "synth_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def run_synth(cfg: SynthConfig, executor: "LLM | None" = None, teacher: "LLM | None" = None, show: bool = True) -> dict[str, Any]:
+    """Entry point for the CLI and tests; backends default to the config's specs."""
+    from flowforge.llm import load_llm
+
+    executor = executor or load_llm(cfg.executor)
+    if teacher is None and cfg.teacher:
+        teacher = load_llm(cfg.teacher)
+    if not show:
+        return asyncio.run(_run(cfg, executor, teacher))
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as p:
+        return asyncio.run(_run(cfg, executor, teacher, p))

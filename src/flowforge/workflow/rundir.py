@@ -1,0 +1,121 @@
+"""The run directory: results.jsonl, traces.jsonl, summary.json, run.json, workflow.py.
+
+Each finished instance appends its trace lines then its result line, each flushed and fsynced,
+so a killed run loses at most the instances in flight. Opening an existing directory resumes:
+a torn last line is cut off, traces of unfinished instances are dropped, and `finished` holds
+the instances to skip. run.json pins the task, split, workflow and executor of the directory.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from flowforge.errors import UserError
+from flowforge.types import InstanceResult, OperatorCall, Usage
+
+
+def workflow_sha(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def _json_safe(x: Any) -> Any:
+    """NaN -> null, non-JSON values -> str, recursively."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if x is None or isinstance(x, (str, int, float, bool)):
+        return x
+    return str(x)
+
+
+def result_line(r: InstanceResult) -> dict:
+    d = r.to_dict()
+    return _json_safe({"id": d.pop("instance_id"), **d})
+
+
+def result_from_line(d: dict) -> InstanceResult:
+    score = d.get("score")
+    return InstanceResult(
+        instance_id=d["id"], answer=d.get("answer", ""),
+        score=float("nan") if score is None else float(score), error=d.get("error"),
+        usage=Usage(**d.get("usage", {})), seconds=float(d.get("seconds", 0.0)),
+        explanation=d.get("explanation", ""),
+    )
+
+
+def _read_lines(path: Path) -> list[dict]:
+    """Complete JSON lines of `path`; a torn tail (no newline, or unparseable) is cut off."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    keep = data[: data.rfind(b"\n") + 1]
+    rows, good = [], 0
+    for line in keep.splitlines(keepends=True):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+        good += len(line)
+    if good != len(data):
+        with open(path, "r+b") as f:
+            f.truncate(good)
+    return rows
+
+
+class RunDir:
+    def __init__(self, path: Path, *, meta: dict[str, Any], source: str):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.meta = {**meta, "workflow_sha": workflow_sha(source)}
+        run_json = self.path / "run.json"
+        if run_json.exists():
+            old = json.loads(run_json.read_text())
+            diff = [k for k in self.meta if old.get(k) != self.meta[k]]
+            if diff:
+                raise UserError(f"{self.path} holds a different run ({', '.join(f'{k}: {old.get(k)!r}' for k in diff)}); "
+                                "use another --out directory")
+        else:
+            _write_atomic(run_json, json.dumps(self.meta, indent=2))
+        (self.path / "workflow.py").write_text(source)
+        self.results_path, self.traces_path = self.path / "results.jsonl", self.path / "traces.jsonl"
+        self.finished = {d["id"]: result_from_line(d) for d in _read_lines(self.results_path)}
+        traces = _read_lines(self.traces_path)
+        kept = [t for t in traces if t.get("instance_id") in self.finished]
+        if len(kept) != len(traces):  # drop traces of instances that never finished
+            _write_atomic(self.traces_path, "".join(json.dumps(t) + "\n" for t in kept))
+        self._results = open(self.results_path, "a")
+        self._traces = open(self.traces_path, "a")
+
+    def append(self, result: InstanceResult, calls: list[OperatorCall]) -> None:
+        """Traces first, then the result line: a result on disk means its traces are too."""
+        for c in calls:
+            self._traces.write(json.dumps(_json_safe({
+                "instance_id": result.instance_id, "operator": c.operator, "inputs": c.inputs,
+                "output": c.output, "usage": c.usage.to_dict(), "seconds": round(c.seconds, 4),
+                "error": c.error})) + "\n")
+        self._traces.flush()
+        os.fsync(self._traces.fileno())
+        self._results.write(json.dumps(result_line(result)) + "\n")
+        self._results.flush()
+        os.fsync(self._results.fileno())
+        self.finished[result.instance_id] = result
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        _write_atomic(self.path / "summary.json", json.dumps(_json_safe({**self.meta, **summary}), indent=2))
+
+    def close(self) -> None:
+        self._results.close()
+        self._traces.close()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

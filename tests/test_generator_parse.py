@@ -1,0 +1,70 @@
+"""Generator output parsing and deterministic repair."""
+import pytest
+
+from flowforge.generator.parse import extract_code, parse_workflow, repair
+from flowforge.generator.prompt import build_messages, completion_text
+from flowforge.operators import load_operator_set
+
+
+@pytest.fixture(scope="module")
+def opset():
+    return load_operator_set("default")
+
+
+def test_extract_prefers_block_with_solve():
+    raw = "Here:\n```python\nx = 1\n```\nand\n```python\nasync def solve(problem, ops):\n    return problem\n```"
+    assert extract_code(raw).startswith("async def solve")
+
+
+def test_extract_unterminated_block():
+    raw = "```python\nasync def solve(problem, ops):\n    return problem\n"
+    assert "return problem" in extract_code(raw)
+
+
+def test_repair_adds_async_and_await(opset):
+    raw = "def solve(problem, ops):\n    r = ops.answer_generate(input=problem)\n    return r['answer']\n"
+    parsed = parse_workflow(raw, opset)
+    assert parsed.valid, parsed.error
+    assert "async def solve" in parsed.source
+    assert "await ops.answer_generate" in parsed.source
+    assert set(parsed.repairs) >= {"missing async", "missing await"}
+
+
+def test_repair_keeps_awaited_calls_single(opset):
+    code = "async def solve(problem, ops):\n    r = await ops.answer_generate(input=problem)\n    return r['answer']"
+    fixed, repairs = repair(code)
+    assert "await await" not in fixed and "missing await" not in repairs
+
+
+def test_repair_dedents_and_drops_truncated_tail(opset):
+    raw = ("    async def solve(problem, ops):\n        r = await ops.answer_generate(input=problem)\n"
+           "        return r['answer']\n        x = ops.generate(instruction=\"")
+    parsed = parse_workflow(raw, opset)
+    assert parsed.valid, parsed.error
+    assert {"indentation", "truncated tail"} <= set(parsed.repairs)
+
+
+def test_invalid_reports_validator_reason(opset):
+    parsed = parse_workflow("```python\nimport os\nasync def solve(problem, ops):\n    return os.name\n```", opset)
+    assert not parsed.valid
+    assert "line 1" in parsed.error
+
+
+def test_unknown_operator_is_invalid(opset):
+    parsed = parse_workflow("async def solve(problem, ops):\n    return await ops.telepathy(x=problem)\n", opset)
+    assert not parsed.valid and "telepathy" in parsed.error
+
+
+def test_no_return_is_invalid(opset):
+    parsed = parse_workflow("async def solve(problem, ops):\n    await ops.answer_generate(input=problem)\n", opset)
+    assert not parsed.valid and "return" in parsed.error
+
+
+def test_prompt_mentions_every_operator_and_roundtrips(opset):
+    msgs = build_messages("Grade-school math word problems.", "a number", opset, ["Tom has 3 apples."])
+    user = msgs[-1]["content"]
+    for op in opset.operators:
+        assert op.name in user
+    assert "Example problem 1: Tom has 3 apples." in user
+    src = "async def solve(problem, ops):\n    return problem\n"
+    assert parse_workflow(completion_text(src), opset).source.strip() == src.strip()

@@ -1,0 +1,70 @@
+"""SFT smoke test on a tiny random Llama (offline): trains, checkpoints, resumes, exports fp16."""
+import json
+
+import pytest
+
+from flowforge.errors import DataError, UserError
+from test_training_fixtures import build_tiny_model
+
+WORKFLOW = "```python\nasync def solve(problem, ops):\n    r = await ops.calculate(expression=problem)\n    return r\n```"
+
+
+def _data(path, n=8):
+    rows = []
+    for i in range(n):
+        prompt = [{"role": "system", "content": "You write workflows."},
+                  {"role": "user", "content": f"Task: add numbers {i}. Operators: calculate(expression)"}]
+        rows.append({"prompt": prompt, "completion": WORKFLOW, "meta": {"task": "synth/x"}})
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    corpus = [WORKFLOW, "Task: add numbers. Operators: calculate(expression) You write workflows."] * 20
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"), corpus)
+
+
+def test_sft_trains_checkpoints_resumes_and_exports(tmp_path, tiny):
+    from safetensors import safe_open
+
+    from flowforge.training.sft import SFTRunConfig, train_sft
+
+    data = _data(tmp_path / "sft.jsonl")
+    out, export = tmp_path / "run", tmp_path / "adapter"
+    common = dict(data=data, out_dir=out, base_model=str(tiny), batch_size=4, save_steps=2, learning_rate=1e-2,
+                  lora_r=4, lora_alpha=8, progress=False)
+    s1 = train_sft(SFTRunConfig(max_steps=2, **common))
+    assert s1["steps"] == 2 and (out / "checkpoint-2").is_dir()
+    assert (out / "flowforge_config.json").exists() and (out / "loss.png").stat().st_size > 0
+
+    s2 = train_sft(SFTRunConfig(max_steps=4, export=export, **common))
+    assert s2["steps"] == 4
+    assert s2["sessions"][-1]["resumed_from"].endswith("checkpoint-2")
+    assert len(s2["sessions"]) == 2 and s2["peak_rss_mb"] > 0
+    # LoRA B starts at zero: non-zero B means the adapter actually learned something
+    with safe_open(str(export / "adapter_model.safetensors"), "pt") as f:
+        bs = [f.get_tensor(k) for k in f.keys() if "lora_B" in k]
+        assert bs and all(t.dtype.is_floating_point and t.element_size() == 2 for t in bs)  # fp16
+        assert any(t.abs().sum() > 0 for t in bs)
+    card = (export / "README.md").read_text()
+    assert "4 optimizer steps" in card
+
+
+def test_sft_config_names_the_fix(tmp_path):
+    from flowforge.training.sft import SFTRunConfig
+
+    with pytest.raises(UserError, match="flowforge train synth"):
+        SFTRunConfig(data=tmp_path / "missing.jsonl")
+    data = _data(tmp_path / "d.jsonl")
+    with pytest.raises(UserError, match="max-length"):
+        SFTRunConfig(data=data, max_length=8)
+
+
+def test_sft_rows_bad_line_named(tmp_path):
+    from flowforge.training.sft import load_sft_rows
+
+    p = tmp_path / "bad.jsonl"
+    p.write_text('{"prompt": [{"role": "user", "content": "x"}], "completion": "y"}\n{"prompt": "oops"}\n')
+    with pytest.raises(DataError, match="bad.jsonl:2"):
+        load_sft_rows(p)
