@@ -71,11 +71,13 @@ async def main() -> None:
     instances = task.load("test", limit=args.n)
     llm = load_llm(args.executor, cache=False)
     await llm.complete([{"role": "user", "content": "hi"}], max_tokens=1)  # load weights first
-    rows = [await measure(c, instances, task, llm, args.max_tokens) for c in (1, 16)]
-    for r in rows:
+    rows = []
+    for c in (1, 16):
+        r = await measure(c, instances, task, llm, args.max_tokens)
+        rows.append(r)
         print(f"concurrency {r['concurrency']:>2}: {r['inst_per_s']:.3f} inst/s  wall {r['wall_s']:.1f}s  "
               f"overhead {r['overhead_pct']:.1f}%  score {r['score']:.3f}  errors {r['errors']}  "
-              f"calls {r['calls']}  tokens {r['tokens']}")
+              f"calls {r['calls']}  tokens {r['tokens']}", flush=True)
     ratio = rows[1]["inst_per_s"] / rows[0]["inst_per_s"]
     print(f"ratio 16 vs 1: {ratio:.2f}x (target >= 5x); overhead at 16: {rows[1]['overhead_pct']:.1f}% (target <= 5%)")
 

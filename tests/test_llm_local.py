@@ -66,3 +66,20 @@ async def test_cache_hit_does_no_generation(tmp_path, llm):
     before = llm.engine.batches  # same memoised engine
     b = await cached.complete(q(6), max_tokens=5)
     assert b.texts == a.texts and llm.engine.batches == before and b.usage.cached_calls == 1
+
+
+async def test_adapter_spec_loads_and_zero_lora_matches_base(tmp_path, llm):
+    """A freshly initialised LoRA (B = 0) is a no-op: `embedded+adapter:` must match `embedded`."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(embedded_model_dir())
+    get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(tmp_path / "ad")
+    del base
+    adapted = load_llm(f"embedded+adapter:{tmp_path / 'ad'}", cache=False)
+    assert adapted.engine is not llm.engine
+    a = await adapted.complete(q(7), max_tokens=5)
+    b = await llm.complete(q(7), max_tokens=5)
+    assert a.texts == b.texts
+    same = load_llm(f"hf:{embedded_model_dir()}", cache=False)
+    assert same.engine is llm.engine  # memoised per resolved path

@@ -199,10 +199,11 @@ def test_cli_run_rejects_invalid_workflow_before_loading_anything(tmp_path):
     from typer.testing import CliRunner
 
     from flowforge.cli import app
-    from flowforge.errors import WorkflowError
+    from flowforge.errors import UserError
 
     wf = tmp_path / "w.py"
     wf.write_text("async def solve(problem, ops):\n    return await ops.nope(x=1)\n")
     r = CliRunner().invoke(app, ["run", str(wf), "--task", "gsm8k", "--out", str(tmp_path / "o")])
-    assert isinstance(r.exception, WorkflowError) and "line 2" in str(r.exception) and "[unknown-operator]" in str(r.exception)
+    msg = str(r.exception)
+    assert isinstance(r.exception, UserError) and f"{wf}: line 2:" in msg and "[unknown-operator]" in msg
     assert not (tmp_path / "o").exists()

@@ -58,17 +58,41 @@ BAD = "```python\nimport os\n```"
 
 
 def _cfg(out, **kw):
+    """Tiny GRPO run; a 3-operator set keeps prompts short (CPU time goes with prompt length)."""
     from flowforge.training.rl import RLRunConfig
 
-    return RLRunConfig(out_dir=out, tasks=[TASK], variants_per_task=2, k=2, num_generations=4, prompts_per_step=1,
+    ops = out.parent / "tiny_ops.yaml"
+    ops.write_text("name: tiny\nextends: default\ninclude: [answer_generate, calculate, extract]\n")
+    return RLRunConfig(out_dir=out, tasks=[TASK], operators=str(ops), variants_per_task=2, k=2, num_generations=4, prompts_per_step=1,
                        max_steps=2, max_completion_length=48, temperature=1.0, learning_rate=5e-2, save_steps=1,
                        progress=False, **kw)
 
 
+def _memorise(model_dir, prompts, completions, steps=80):
+    """Full fine-tune the tiny random model on (prompt, completion) chats so sampling yields them."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    texts = [tok.apply_chat_template(p + [{"role": "assistant", "content": c}], tokenize=False)
+             for p in prompts for c in completions]
+    batch = tok(texts, return_tensors="pt", padding=True)
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.save_pretrained(model_dir)
+    return float(loss)
+
+
 @pytest.fixture(scope="module")
 def sft_adapter(tmp_path_factory):
-    """A tiny random Llama taught (SFT) to answer the RL prompts with a valid or an invalid workflow
-    (half each), so a GRPO group has reward spread."""
+    """A tiny random Llama taught to answer the RL prompts with a valid or an invalid workflow (half
+    each, so a GRPO group has reward spread), then a short SFT run gives the starting adapter."""
     from flowforge.training.rl import build_prompts
     from flowforge.training.sft import SFTRunConfig, train_sft
 
@@ -76,12 +100,12 @@ def sft_adapter(tmp_path_factory):
     prompts = [r["prompt"] for r in build_prompts(_cfg(root / "x"))[0]]
     corpus = [m["content"] for p in prompts for m in p] + [WF, BAD] * 20
     tiny = build_tiny_model(root / "tiny", corpus, vocab_size=1500)
+    assert _memorise(tiny, prompts, [WF, BAD]) < 1.5
     data = root / "sft.jsonl"
-    rows = [{"prompt": p, "completion": c} for p in prompts for c in (WF, BAD)] * 4
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    train_sft(SFTRunConfig(data=data, out_dir=root / "sft", base_model=str(tiny), max_steps=30, batch_size=8,
-                           learning_rate=2e-2, lora_r=8, lora_alpha=16, lora_dropout=0.0, save_steps=100,
-                           export=root / "adapter", progress=False))
+    data.write_text("".join(json.dumps({"prompt": p, "completion": c}) + "\n" for p in prompts for c in (WF, BAD)))
+    train_sft(SFTRunConfig(data=data, out_dir=root / "sft", base_model=str(tiny), max_steps=2, batch_size=4,
+                           learning_rate=1e-3, lora_r=8, lora_alpha=16, save_steps=100, export=root / "adapter",
+                           progress=False))
     return tiny, root / "adapter"
 
 

@@ -345,7 +345,7 @@ def train_sft_cmd(
 @train_app.command("rl")
 def train_rl_cmd(
     out: Path = typer.Option(Path("runs/rl"), "--out", help="Run dir; rerun to resume from the newest checkpoint."),
-    sft_adapter: Optional[Path] = typer.Option(None, "--sft-adapter", help="Starting adapter (default: shipped metaflow-sft)."),
+    sft_adapter: Optional[str] = typer.Option(None, "--sft-adapter", help="Starting adapter (default: shipped metaflow-sft; 'none': fresh LoRA on the base)."),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="Base checkpoint dir (default: the embedded model)."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write the fp16 RL adapter here."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated training tasks (default: all trainable)."),

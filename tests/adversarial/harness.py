@@ -113,7 +113,7 @@ async def _echo_op(name, kwargs):
 def run_case(host: Host, case: Case, level: str) -> tuple[bool, str]:
     """(contained, why-not)."""
     host.reset()
-    kw = {"wall_s": 2.0, "memory_mb": 512, "max_output_bytes": 200_000, "isolation": level}
+    kw = {"wall_s": 1.2, "memory_mb": 512, "max_output_bytes": 200_000, "isolation": level}
     kw.update(case.limits)
     limits = Limits(**kw)
     box = get_sandbox(level)

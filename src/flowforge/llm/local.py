@@ -192,7 +192,7 @@ _ENGINES_LOCK = threading.Lock()
 
 def get_engine(path: str | None, adapter: str | None = None) -> Engine:
     """The memoised engine for a checkpoint dir (None = embedded) and optional PEFT adapter."""
-    path = str(embedded_model_dir()) if path is None else path
+    path = str(Path(embedded_model_dir() if path is None else path).resolve())
     key = (path, adapter)
     with _ENGINES_LOCK:
         if key not in _ENGINES:

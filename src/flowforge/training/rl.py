@@ -59,7 +59,7 @@ class RLRunConfig:
     """flowforge's own GRPO settings; the rest are TRL GRPOConfig defaults (made CPU-safe)."""
 
     out_dir: Path = field(default=Path("runs/rl"), metadata={"help": "Run dir: checkpoints, logs, plots. Rerun to resume."})
-    sft_adapter: Path | None = field(default=None, metadata={"help": "Starting adapter (default: the shipped metaflow-sft if present, else a fresh LoRA)."})
+    sft_adapter: Path | None = field(default=None, metadata={"help": "Starting adapter (default: the shipped metaflow-sft if present, else a fresh LoRA; 'none': fresh LoRA)."})
     base_model: str | None = field(default=None, metadata={"help": "Base checkpoint dir; default: the embedded SmolLM2-135M-Instruct."})
     export: Path | None = field(default=None, metadata={"help": "Where to write the fp16 RL adapter after training."})
     tasks: list[str] | None = field(default=None, metadata={"help": "Training tasks (default: every non-held-out task with a training split)."})
@@ -88,7 +88,9 @@ class RLRunConfig:
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
         self.export = Path(self.export) if self.export else None
-        if self.sft_adapter is None and SHIPPED_SFT.joinpath("adapter_config.json").exists():
+        if str(self.sft_adapter).lower() == "none" and self.sft_adapter is not None:
+            self.sft_adapter = None  # explicit: start from a fresh LoRA on the base model
+        elif self.sft_adapter is None and SHIPPED_SFT.joinpath("adapter_config.json").exists():
             self.sft_adapter = SHIPPED_SFT
         self.sft_adapter = Path(self.sft_adapter) if self.sft_adapter else None
         if self.sft_adapter and not (self.sft_adapter / "adapter_config.json").exists():

@@ -1,0 +1,178 @@
+"""Sandbox properties, one test each (the adversarial corpus lives in tests/adversarial/)."""
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from flowforge.errors import SandboxError, UserError
+from flowforge.sandbox import Limits, arun, arun_tests, get_sandbox, run_tests, run_workflow
+from flowforge.sandbox.core import _probe
+
+LEVELS = [lv for lv in ("rlimits", "namespaces") if _probe(lv) is None]
+FAST = Limits(wall_s=3)
+
+
+@pytest.fixture(params=LEVELS)
+def box(request):
+    return get_sandbox(request.param)
+
+
+def test_auto_picks_strongest_and_reports_level():
+    sb = get_sandbox("auto")
+    assert sb.level == LEVELS[-1]
+
+
+def test_namespaces_refused_when_unavailable(monkeypatch):
+    import flowforge.sandbox.core as core
+
+    monkeypatch.setattr(core, "_probe", lambda level: None if level == "rlimits" else "no unshare")
+    with pytest.raises(SandboxError, match="not available"):
+        core.get_sandbox("namespaces")
+    assert core.get_sandbox("auto").level == "rlimits"
+
+
+def test_bad_limits_are_user_errors():
+    with pytest.raises(UserError, match="isolation"):
+        Limits(isolation="docker")
+    with pytest.raises(UserError, match="wall_s"):
+        Limits(wall_s=0)
+
+
+def test_pass_stdout_stdin(box):
+    r = box.run("import sys\nprint(sys.stdin.read().upper())", FAST, stdin="hello")
+    assert r.success and r.stdout == "HELLO\n" and r.error is None and not r.timeout
+
+
+def test_failure_has_class_and_message(box):
+    r = box.run("raise KeyError('missing')", FAST)
+    assert not r.success and r.error == "KeyError" and "missing" in r.message and not r.timeout
+
+
+def test_timeout_is_its_own_outcome(box):
+    r = box.run("import time\ntime.sleep(60)", Limits(wall_s=1))
+    assert r.timeout and r.error == "Timeout" and not r.success and r.seconds < 4
+
+
+def test_memory_exceeded(box):
+    r = box.run("x = bytearray(4 << 30)", Limits(wall_s=3, memory_mb=256))
+    assert r.memory_exceeded and r.error == "MemoryError"
+
+
+def test_output_capped(box):
+    r = box.run("while True:\n    print('x' * 1000)", Limits(wall_s=5, max_output_bytes=5000))
+    assert r.error == "OutputLimitExceeded" and len(r.stdout) <= 5000
+
+
+def test_env_scrubbed_and_scratch_cwd(box, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-pass")
+    r = box.run("import os\nprint(sorted(os.environ))\nprint(os.getcwd())\nopen('f', 'w').write('ok')", FAST)
+    assert r.success, r.message
+    assert "OPENAI_API_KEY" not in r.stdout and "sk-should" not in r.stdout
+    cwd = r.stdout.splitlines()[1]
+    assert "ffsbx-" in cwd and not os.path.exists(cwd)  # scratch deleted afterwards
+
+
+def test_sys_exit_zero_is_success_os_exit_is_not(box):
+    assert box.run("import sys\nsys.exit(0)", FAST).success
+    r = box.run("import os\nos._exit(0)", FAST)
+    assert not r.success and r.error == "EarlyExit"
+
+
+def test_verdict_cannot_be_forged_from_stdout(box):
+    r = box.run("print(\"{'ok': True}\")\nraise ValueError('real')", FAST)
+    assert not r.success and r.error == "ValueError"
+
+
+def test_namespaces_drops_uid_and_hides_network():
+    if "namespaces" not in LEVELS:
+        pytest.skip("namespaces unavailable here")
+    r = get_sandbox("namespaces").run("import os\nprint(os.getuid(), os.getgid(), os.getgroups())", FAST)
+    uid, gid, groups = r.stdout.split(maxsplit=2)
+    assert int(uid) >= 100_000 and int(gid) >= 100_000 and groups.strip() == "[]"
+
+
+def test_run_tests_asserts_counts_and_first_failure():
+    r = run_tests("def f(x):\n    return x * 2", "assert f(1) == 2\nassert f(2) == 5\nassert f(3) == 7", limits=FAST)
+    assert not r.success and r.result == {"passed": 1, "total": 3}
+    assert r.message.startswith("test 2 failed: assert f(2) == 5")
+
+
+def test_run_tests_list_and_setup_lines():
+    tests = ["import math\nassert f(4) == math.sqrt(16) * 2", "assert f(0) == 0"]
+    r = run_tests("def f(x):\n    return x * 2", tests, limits=FAST)
+    assert r.success and r.result == {"passed": 2, "total": 2}
+
+
+def test_run_tests_humaneval_check():
+    check = "def check(candidate):\n    assert candidate(2) == 4\n    assert candidate(-1) == 1\n"
+    assert run_tests("def sq(x):\n    return x * x", check, entry_point="sq", limits=FAST).success
+    bad = run_tests("def sq(x):\n    return x + 3", check, entry_point="sq", limits=FAST)
+    assert not bad.success and bad.result == {"passed": 0, "total": 1} and "check(sq)" in bad.message
+    with pytest.raises(UserError, match="entry_point"):
+        run_tests("def sq(x): return x", check)
+
+
+def test_run_tests_program_crash_and_timeout():
+    r = run_tests("raise ImportError('nope')", ["assert True"], limits=FAST)
+    assert not r.success and r.error == "ImportError" and r.result == {"passed": 0, "total": 1}
+    r = run_tests("def f():\n    while True: pass", ["assert True", "f()"], limits=Limits(wall_s=1))
+    assert r.timeout and r.result == {"passed": 1, "total": 2}
+
+
+async def test_async_variants_run_concurrently():
+    import time
+
+    t = time.monotonic()
+    rs = await asyncio.gather(*[arun("import time\ntime.sleep(0.5)\nprint(1)", FAST) for _ in range(4)])
+    assert all(r.success for r in rs) and time.monotonic() - t < 1.9
+    r = await arun_tests("def f(): return 1", ["assert f() == 1"], limits=FAST)
+    assert r.success
+
+
+async def test_run_workflow_ops_roundtrip_concurrency_and_operator_error():
+    seen, active, peak = [], [0], [0]
+
+    async def call_op(name, kwargs):
+        seen.append((name, kwargs))
+        active[0] += 1
+        peak[0] = max(peak[0], active[0])
+        await asyncio.sleep(0.1)
+        active[0] -= 1
+        if name == "fail":
+            raise RuntimeError("backend down")
+        return {"answer": kwargs["input"] * 2}
+
+    src = (
+        "async def solve(problem, ops):\n"
+        "    rs = await asyncio.gather(*[ops.gen(input=problem) for _ in range(3)])\n"
+        "    try:\n"
+        "        await ops.fail(input='x')\n"
+        "    except OperatorError as e:\n"
+        "        return [r['answer'] for r in rs] + [str(e)]\n"
+    )
+    r = await run_workflow(src, "ab", call_op, limits=FAST)
+    assert r.success, r.message
+    assert r.result == str(["abab"] * 3 + ["RuntimeError: backend down"])
+    assert peak[0] == 3 and len(seen) == 4
+
+
+async def test_run_workflow_crash_and_timeout():
+    async def call_op(name, kwargs):
+        return "x"
+
+    r = await run_workflow("async def solve(problem, ops):\n    return 1 / 0\n", "p", call_op, limits=FAST)
+    assert not r.success and r.error == "ZeroDivisionError"
+    r = await run_workflow("async def solve(problem, ops):\n    while True:\n        pass\n", "p", call_op,
+                           limits=Limits(wall_s=1))
+    assert r.timeout
+    r = await run_workflow("x = 1\n", "p", call_op, limits=FAST)
+    assert not r.success and "solve" in r.message
+
+
+def test_sync_run_inside_event_loop():
+    async def inner():
+        return get_sandbox("rlimits").run("print(2)", FAST)
+
+    assert asyncio.run(inner()).stdout == "2\n"
