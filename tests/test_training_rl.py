@@ -68,7 +68,7 @@ def _cfg(out, **kw):
                        progress=False, **kw)
 
 
-def _memorise(model_dir, prompts, completions, steps=80):
+def _memorise(model_dir, prompts, completions, steps=150):
     """Full fine-tune the tiny random model on (prompt, completion) chats so sampling yields them."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -79,7 +79,11 @@ def _memorise(model_dir, prompts, completions, steps=80):
              for p in prompts for c in completions]
     batch = tok(texts, return_tensors="pt", padding=True)
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for i, text in enumerate(texts):  # loss on the completion only
+        n_prompt = len(tok(tok.apply_chat_template(prompts[i // len(completions)], tokenize=False,
+                                                   add_generation_prompt=True))["input_ids"])
+        labels[i, :n_prompt] = -100
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(steps):
         loss = model(**batch, labels=labels).loss
         loss.backward()
@@ -100,7 +104,7 @@ def sft_adapter(tmp_path_factory):
     prompts = [r["prompt"] for r in build_prompts(_cfg(root / "x"))[0]]
     corpus = [m["content"] for p in prompts for m in p] + [WF, BAD] * 20
     tiny = build_tiny_model(root / "tiny", corpus, vocab_size=1500)
-    assert _memorise(tiny, prompts, [WF, BAD]) < 1.5
+    assert _memorise(tiny, prompts, [WF, BAD]) < 0.8  # ~ln 2 at the valid/invalid fork
     data = root / "sft.jsonl"
     data.write_text("".join(json.dumps({"prompt": p, "completion": c}) + "\n" for p in prompts for c in (WF, BAD)))
     train_sft(SFTRunConfig(data=data, out_dir=root / "sft", base_model=str(tiny), max_steps=2, batch_size=4,
