@@ -37,7 +37,7 @@ def test_repair_keeps_awaited_calls_single(opset):
 
 
 def test_repair_dedents_and_drops_truncated_tail(opset):
-    raw = ("    async def solve(problem, ops):\n        r = await ops.answer_generate(input=problem)\n"
+    raw = ("```python\n    async def solve(problem, ops):\n        r = await ops.answer_generate(input=problem)\n"
            "        return r['answer']\n        x = ops.generate(instruction=\"")
     parsed = parse_workflow(raw, opset)
     assert parsed.valid, parsed.error

@@ -64,7 +64,7 @@ def _cfg(out, **kw):
     ops = out.parent / "tiny_ops.yaml"
     ops.write_text("name: tiny\nextends: default\ninclude: [answer_generate, calculate, extract]\n")
     return RLRunConfig(out_dir=out, tasks=[TASK], operators=str(ops), variants_per_task=2, k=2, num_generations=4, prompts_per_step=1,
-                       max_steps=2, max_completion_length=48, temperature=1.0, learning_rate=5e-2, save_steps=1,
+                       max_steps=2, max_completion_length=48, temperature=0.6, learning_rate=5e-2, save_steps=1,
                        progress=False, **kw)
 
 
