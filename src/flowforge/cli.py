@@ -301,6 +301,7 @@ def train_synth(
     top_m: int = typer.Option(4, "--top-m", help="Workflows kept per task."),
     augment: int = typer.Option(4, "--augment", help="Operator-set variants (prompts) per kept workflow."),
     min_score: float = typer.Option(0.0, "--min-score", help="Drop kept workflows scoring below this."),
+    max_tokens: int = typer.Option(128, "--max-tokens", help="Cap on every executor call's completion tokens."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Stage 1 data: run template (and teacher) workflows on training tasks, keep the best as SFT pairs."""
@@ -308,7 +309,8 @@ def train_synth(
 
     cfg = SynthConfig(out_dir=out, tasks=_csv(tasks), operators=operators, executor=executor, teacher=teacher,
                       teacher_samples=teacher_samples, k=k, candidates_per_task=candidates,
-                      max_heavy_per_task=max_heavy, top_m=top_m, augment=augment, min_score=min_score, seed=seed)
+                      max_heavy_per_task=max_heavy, top_m=top_m, augment=augment, min_score=min_score,
+                      max_tokens=max_tokens, seed=seed)
     s = run_synth(cfg)
     console.print(f"{s['candidates_run']} candidates ({s['valid']} valid) on {s['tasks']} tasks -> "
                   f"{s['sft_examples']} SFT examples in {out / 'sft.jsonl'} ({s['seconds_this_session']:.0f} s this session)")

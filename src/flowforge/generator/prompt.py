@@ -30,8 +30,7 @@ def build_messages(
     example_chars: int = 300,
 ) -> Messages:
     """Chat messages asking for one workflow in the v1 format."""
-    parts = [f"Task: {description.strip()}", f"Answer format: {answer_format.strip()}",
-             "Operators:", opset.describe()]
+    parts = [f"Task: {description.strip()}", f"Answer format: {answer_format.strip()}", opset.describe()]
     for i, ex in enumerate(examples or [], 1):
         text = " ".join(ex.split())
         parts.append(f"Example problem {i}: {text[:example_chars]}{'...' if len(text) > example_chars else ''}")

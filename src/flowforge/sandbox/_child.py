@@ -258,7 +258,7 @@ def _run_workflow(job, loop):
             return call
 
     safe = {n: getattr(builtins, n) for n in SAFE_BUILTINS}
-    safe["OperatorError"] = OperatorError
+    safe.update(OperatorError=OperatorError, Exception=Exception, gather=asyncio.gather)
     g = {"__builtins__": safe, "__name__": "workflow",
          "asyncio": type("asyncio", (), {"gather": staticmethod(asyncio.gather)})()}
     err = _exec_in(job["source"], g, "<workflow>")

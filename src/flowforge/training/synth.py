@@ -58,6 +58,7 @@ class SynthConfig:
     top_m: int = field(default=4, metadata={"help": "Workflows kept per task (balance across tasks)."})
     augment: int = field(default=4, metadata={"help": "Operator-set variants (prompts) per kept workflow; the first is the base set."})
     min_score: float = field(default=0.0, metadata={"help": "Drop kept workflows scoring below this mean."})
+    max_tokens: int = field(default=128, metadata={"help": "Cap on every executor call's completion tokens (keeps synth cheap on CPU)."})
     concurrency: int = field(default=16, metadata={"help": "Concurrent workflow runs per candidate."})
     seed: int = field(default=0, metadata={"help": "Seed for instances, template knobs and augmentation."})
 
@@ -208,7 +209,7 @@ async def run_candidate(cand: Candidate, task: "Task", instances, opset, executo
     if not parsed.valid:
         return {**rec, "score": None}
     s = await run_workflow_on_instances(parsed.source, task, instances, executor=executor, opset=opset,
-                                        concurrency=cfg.concurrency)
+                                        concurrency=cfg.concurrency, max_tokens=cfg.max_tokens)
     scores = [r.score for r in s.results]
     return {**rec, "score": None if math.isnan(s.score) else s.score, "scores": scores, "errors": s.errors,
             "tokens": s.usage.tokens, "calls": s.usage.calls, "seconds": round(s.seconds, 2)}

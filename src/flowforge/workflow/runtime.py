@@ -105,15 +105,6 @@ class _InstanceRun:
             call.seconds = time.perf_counter() - t0
 
 
-# Appended (so line numbers stay those of the workflow) to bind the two whitelisted names the
-# sandbox child does not provide as builtins: `gather` (its `asyncio.gather`) and `Exception`.
-_SUFFIX = "\n\n\ngather = asyncio.gather\nException = OperatorError.__base__\n"
-
-
-def _program(source: str) -> str:
-    return source.rstrip() + _SUFFIX
-
-
 async def _run_one(program: str, task, inst: Instance, run: _InstanceRun, timeout_s: float) -> InstanceResult:
     from flowforge.sandbox import Limits, run_workflow
 
@@ -166,7 +157,7 @@ async def run_workflow_on_instances(
     meta: extra fields pinned in run.json (e.g. split). on_result: called per finished instance.
     """
     validate_workflow(source, opset)
-    program = _program(source)
+    program = source
     t0 = time.perf_counter()
     instances = list({i.id: i for i in instances}.values())
     rundir = None
