@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowforge.errors import UserError
+from flowforge.generator import default_generator_spec
 from flowforge.types import Usage
 
 if TYPE_CHECKING:
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from flowforge.tasks import Task
 
 FIXED = ("io", "cot", "cot_sc", "self_refine")
-DEFAULT_GENERATOR = "embedded"
 _BO = re.compile(r"generator_bo(\d+)$")
 
 
@@ -66,12 +66,12 @@ def parse_methods(text: str) -> list[Method]:
         elif head == "search":
             methods.append(Method("search", raw, spec))
         elif head == "generator":
-            methods.append(Method("generator", raw, spec or DEFAULT_GENERATOR))
+            methods.append(Method("generator", raw, spec or default_generator_spec()))
         elif m := _BO.match(head):
             n = int(m.group(1))
             if n < 2:
                 raise UserError(f"method {raw!r}: best-of-N needs N >= 2")
-            methods.append(Method("generator", raw, spec or DEFAULT_GENERATOR, samples=n))
+            methods.append(Method("generator", raw, spec or default_generator_spec(), samples=n))
         else:
             raise UserError(f"unknown method {raw!r}; choose from {', '.join(FIXED)}, search[:SPEC], "
                             "generator[:SPEC], generator_bo<N>[:SPEC]")

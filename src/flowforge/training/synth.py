@@ -59,12 +59,13 @@ class SynthConfig:
     augment: int = field(default=4, metadata={"help": "Operator-set variants (prompts) per kept workflow; the first is the base set."})
     min_score: float = field(default=0.0, metadata={"help": "Drop kept workflows scoring below this mean."})
     max_tokens: int = field(default=128, metadata={"help": "Cap on every executor call's completion tokens (keeps synth cheap on CPU)."})
+    parallel_candidates: int = field(default=12, metadata={"help": "Candidates run at once (across tasks), sharing executor batches."})
     concurrency: int = field(default=16, metadata={"help": "Concurrent workflow runs per candidate."})
     seed: int = field(default=0, metadata={"help": "Seed for instances, template knobs and augmentation."})
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
-        for name in ("k", "candidates_per_task", "top_m", "augment", "concurrency"):
+        for name in ("k", "candidates_per_task", "top_m", "augment", "concurrency", "parallel_candidates"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.max_heavy_per_task < 0 or self.teacher_samples < 0:
@@ -297,21 +298,22 @@ async def _run(cfg: SynthConfig, executor: "LLM", teacher: "LLM | None", progres
     total = sum(len(c) for _, _, c in plan)
     bar = progress.add_task("candidates", total=total, completed=sum(c.key in done for _, _, cs in plan for c in cs)) if progress else None
     ran = 0
+    gate = asyncio.Semaphore(cfg.parallel_candidates)
     with cand_path.open("a") as f:
-        for task, instances, cands in plan:
-            todo = [c for c in cands if c.key not in done]
 
-            async def one(c: Candidate) -> None:
-                nonlocal ran
+        async def one(task: "Task", instances, c: Candidate) -> None:
+            nonlocal ran
+            async with gate:
                 rec = await run_candidate(c, task, instances, base, executor, cfg)
-                f.write(json.dumps(rec) + "\n")
-                f.flush()
-                done[c.key] = rec
-                ran += 1
-                if progress:
-                    progress.update(bar, advance=1, description=f"candidates ({task.name})")
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+            done[c.key] = rec
+            ran += 1
+            if progress:
+                progress.update(bar, advance=1, description=f"candidates ({task.name})")
 
-            await asyncio.gather(*(one(c) for c in todo))  # one task's candidates share a micro-batch
+        # candidates of all tasks run concurrently, so their LLM calls share micro-batches
+        await asyncio.gather(*(one(t, inst, c) for t, inst, cs in plan for c in cs if c.key not in done))
     keys = {c.key for _, _, cs in plan for c in cs}
     records = [r for k, r in done.items() if k in keys]
     kept = select_top(records, cfg.top_m, cfg.min_score)
