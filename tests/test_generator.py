@@ -1,0 +1,96 @@
+"""Generator: best-of-N selection (validate only, never test), new operator sets as data, and the
+generate -> run round trip with the real embedded model."""
+import json
+import math
+
+import pytest
+import yaml
+
+from fakes import FakeLLM
+from flowforge.errors import UserError
+from flowforge.generator import default_generator_spec
+from flowforge.generator.generate import generate_workflow, sample_workflows, workflow_header
+from flowforge.generator.prompt import build_messages
+from flowforge.operators import load_operator_set
+from flowforge.tasks import get_task
+from flowforge.workflow.runtime import run_workflow_on_instances
+
+GOOD = "```python\nasync def solve(problem, ops):\n    return await ops.calculate(expression=problem)\n```"
+BAD = "```python\nasync def solve(problem, ops):\n    return problem\n```"
+INVALID = "```python\nimport os\nasync def solve(problem, ops):\n    return os.name\n```"
+
+
+@pytest.fixture
+def arith_task(tmp_path):
+    """A user task (YAML + JSONL) whose problems are expressions; `calculate` solves it exactly."""
+    for split, rows in {"validate": [("2+3", "5"), ("4*5", "20"), ("9-7", "2")], "test": [("1+1", "2")]}.items():
+        (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps({"q": q, "a": a}) + "\n" for q, a in rows))
+    spec = {"name": "exprs", "domain": "math", "description": "Arithmetic expressions to evaluate.",
+            "answer_format": "a number", "scorer": "last_number",
+            "fields": {"problem": "q", "reference": "a"},
+            "splits": {"validate": "validate.jsonl", "test": "test.jsonl"}, "train_splits": ["validate"]}
+    (tmp_path / "exprs.yaml").write_text(yaml.safe_dump(spec))
+    return get_task(str(tmp_path / "exprs.yaml"))
+
+
+async def test_best_of_n_selects_on_validate_and_never_loads_test(arith_task, monkeypatch):
+    loaded = []
+    real_load = arith_task.load
+    monkeypatch.setattr(arith_task, "load", lambda split, **kw: loaded.append(split) or real_load(split, **kw))
+    opset = load_operator_set("default")
+    gen = await generate_workflow(arith_task, opset, FakeLLM([BAD, INVALID, GOOD]), samples=3,
+                                  select_on="validate", executor=FakeLLM(lambda m: "unused"))
+    assert gen.selection_scores[0] == 0.0 and gen.selection_scores[1] is None and gen.selection_scores[2] == 1.0
+    assert "ops.calculate" in gen.selected.source
+    assert gen.selection.startswith("best-of-3 (validation-selected on validate")
+    assert "best-of-3 (validation-selected" in workflow_header(arith_task, opset, "fake", gen)
+    assert set(loaded) == {"validate"}
+
+
+async def test_best_of_n_refuses_test_and_missing_splits(arith_task):
+    opset = load_operator_set("default")
+    with pytest.raises(UserError, match="never uses test"):
+        await generate_workflow(arith_task, opset, FakeLLM([GOOD, GOOD]), samples=2, select_on="test",
+                                executor=FakeLLM(lambda m: ""))
+    with pytest.raises(UserError, match="no 'validate' split"):
+        await generate_workflow(get_task("hotpotqa"), opset, FakeLLM([GOOD, GOOD]), samples=2,
+                                select_on="validate", executor=FakeLLM(lambda m: ""))
+
+
+async def test_new_operator_set_supplied_only_as_data(tmp_path, arith_task):
+    """A renamed and extended set written here: the prompt shows only its names, and a workflow
+    written against it validates and runs, with no code change."""
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump({
+        "name": "mine", "extends": "default", "include": ["answer_generate", "calculate", "vote"],
+        "rename": {"calculate": "compute_exactly", "answer_generate": "think"},
+        "operators": [{"name": "double_check", "signature": 'double_check(problem, answer) -> {"ok", "reason"}',
+                       "description": "Whether `answer` solves `problem`, with a reason.", "impl": "verify"}]}))
+    opset = load_operator_set(str(tmp_path / "mine.yaml"))
+    user = build_messages(arith_task.description, arith_task.answer_format, opset)[-1]["content"]
+    assert "compute_exactly(" in user and "double_check(" in user and "think(" in user
+    assert "calculate(" not in user and "answer_generate(" not in user
+    renamed = GOOD.replace("calculate", "compute_exactly")
+    gen = await sample_workflows(arith_task, opset, FakeLLM([renamed]))
+    assert gen.candidates[0].valid, gen.candidates[0].error
+    stale = await sample_workflows(arith_task, opset, FakeLLM([GOOD]))  # old name: rejected, with the rule
+    assert not stale.candidates[0].valid and "unknown-operator" in stale.candidates[0].error
+    summary = await run_workflow_on_instances(gen.candidates[0].source, arith_task, arith_task.load("validate"),
+                                              executor=FakeLLM(lambda m: ""), opset=opset)
+    assert summary.score == 1.0 and summary.n == 3
+
+
+@pytest.mark.model
+async def test_generate_then_run_round_trip_with_embedded_model(tmp_path):
+    """The shipped generator writes a valid workflow for a training family; it then runs."""
+    from flowforge.llm import load_llm
+
+    task, opset = get_task("synth/arith_word"), load_operator_set("default")
+    gen = await generate_workflow(task, opset, load_llm(default_generator_spec(), cache=tmp_path / "c.sqlite"))
+    assert gen.usage.calls == 1 and gen.usage.completion_tokens > 0
+    assert gen.selected.valid, f"{default_generator_spec()} wrote an invalid workflow: {gen.selected.error}"
+    summary = await run_workflow_on_instances(
+        gen.selected.source, task, task.load("validate", limit=2), executor=load_llm("embedded", cache=tmp_path / "c.sqlite"),
+        opset=opset, out_dir=tmp_path / "run", max_tokens=16)
+    assert summary.n == 2 and not math.isnan(summary.score)
+    lines = (tmp_path / "run" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 2
