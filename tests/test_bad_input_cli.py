@@ -4,9 +4,6 @@ where there is one), never a traceback. Task-loader details are covered in Pytho
 tests/test_bad_input_tasks.py; this is the command-level corpus (tasks, operator sets, workflows,
 model specs, endpoints, run dirs, huge inputs, option values).
 
-Cases marked xfail(strict) are product bugs with a patch proposed in the issue 8 report; once the
-patch lands they XPASS, which fails, and the mark must go.
-
     .venv/bin/python -m pytest tests/test_bad_input_cli.py -q
 """
 from __future__ import annotations
@@ -63,55 +60,52 @@ def user_task(jsonl: str) -> list[str]:
     return ["--spec-data", jsonl, *run_args(task="{d}/t.yaml"), "--limit", "5"]  # every row is loaded
 
 
-BUG_CLI_MAIN = "cli.main lets usage errors through as tracebacks (typer vendors click); patch 1"
-BUG_READ = "binary file read without a UTF-8 check: traceback; patch {}"
-CASES = [  # id, argv (with {d} = the case dir), regex the single stderr line must match, xfail reason
-    ("jsonl_malformed", user_task("bad_json.jsonl"), r"{d}/d\.jsonl:3: invalid JSON", None),
-    ("jsonl_wrong_fields", user_task("wrong_fields.jsonl"), r"{d}/d\.jsonl:2: missing field 'q' \(row has: answer, question\)", None),
-    ("jsonl_empty", user_task("empty.jsonl"), r"{d}/d\.jsonl: empty file", None),
-    ("jsonl_binary", user_task("binary.jsonl"), r"{d}/d\.jsonl:[23]: (binary data|not UTF-8)", None),
-    ("task_unknown", run_args(task="gsm8K"), r"unknown task 'gsm8K'.*gsm8k", None),
-    ("task_spec_missing", run_args(task="{d}/nope.yaml"), r"{d}/nope\.yaml: task spec not found", None),
-    ("split_unknown", run_args() + ["--split", "nope"], r"synth/arith_word has no split 'nope' \(splits: train, validate, test\)", None),
-    ("limit_negative", run_args() + ["--limit", "-1"], r"limit must be >= 0", None),
+CASES = [  # id, argv (with {d} = the case dir), regex the single stderr line must match
+    ("jsonl_malformed", user_task("bad_json.jsonl"), r"{d}/d\.jsonl:3: invalid JSON"),
+    ("jsonl_wrong_fields", user_task("wrong_fields.jsonl"), r"{d}/d\.jsonl:2: missing field 'q' \(row has: answer, question\)"),
+    ("jsonl_empty", user_task("empty.jsonl"), r"{d}/d\.jsonl: empty file"),
+    ("jsonl_binary", user_task("binary.jsonl"), r"{d}/d\.jsonl:[23]: (binary data|not UTF-8)"),
+    ("task_unknown", run_args(task="gsm8K"), r"unknown task 'gsm8K'.*gsm8k"),
+    ("task_spec_missing", run_args(task="{d}/nope.yaml"), r"{d}/nope\.yaml: task spec not found"),
+    ("split_unknown", run_args() + ["--split", "nope"], r"synth/arith_word has no split 'nope' \(splits: train, validate, test\)"),
+    ("limit_negative", run_args() + ["--limit", "-1"], r"limit must be >= 0"),
     ("model_spec_unknown", ["run", "{d}/io.py", "--task", "synth/arith_word", "--executor", "bogus:thing", "--out", "{d}/out"],
-     r"unknown model spec 'bogus:thing'; accepted forms", None),
+     r"unknown model spec 'bogus:thing'; accepted forms"),
     ("model_spec_no_url", ["run", "{d}/io.py", "--task", "synth/arith_word", "--executor", "openai:x", "--out", "{d}/out"],
-     r"model spec 'openai:x': expected openai:MODEL@BASE_URL", None),
-    ("endpoint_unreachable", run_args(), r"cannot reach http://127\.0\.0\.1:9/v1",
-     "an unreachable executor is recorded as NaN results and exits 0; patches 1 and 5 (exit 0 is patch 1, NaN rows patch 5)"),
-    ("opset_unknown_name", ["operators", "nosuchset"], r"unknown operator set 'nosuchset'; available: .*default", None),
-    ("opset_unknown_name_run", run_args() + ["--operators", "nosuchset"], r"unknown operator set 'nosuchset'", None),
-    ("opset_missing_file", ["operators", "{d}/nope.yaml"], r"operator set file {d}/nope\.yaml does not exist", None),
-    ("opset_is_directory", ["operators", "{d}"], r"{d}", "a directory path: IsADirectoryError traceback; patch 3"),
+     r"model spec 'openai:x': expected openai:MODEL@BASE_URL"),
+    ("endpoint_unreachable", run_args(), r"cannot reach http://127\.0\.0\.1:9/v1"),
+    ("opset_unknown_name", ["operators", "nosuchset"], r"unknown operator set 'nosuchset'; available: .*default"),
+    ("opset_unknown_name_run", run_args() + ["--operators", "nosuchset"], r"unknown operator set 'nosuchset'"),
+    ("opset_missing_file", ["operators", "{d}/nope.yaml"], r"operator set file {d}/nope\.yaml does not exist"),
+    ("opset_is_directory", ["operators", "{d}"], r"{d}"),
     ("workflow_unknown_operator", run_args("{d}/wf_unknown_op.py"),
-     r"{d}/wf_unknown_op\.py: line 2: `ops\.nosuch_op` is not in operator set 'default'", None),
-    ("workflow_import_os", run_args("{d}/wf_import.py"), r"{d}/wf_import\.py: line 1: imports are not allowed", None),
-    ("workflow_syntax_error", run_args("{d}/wf_syntax.py"), r"{d}/wf_syntax\.py: line 2: syntax error: '\(' was never closed", None),
-    ("workflow_empty", run_args("{d}/wf_empty.py"), r"{d}/wf_empty\.py: define exactly one `async def solve", None),
-    ("workflow_missing", run_args("{d}/nope.py"), r"workflow file {d}/nope\.py does not exist", None),
-    ("workflow_binary", run_args("{d}/wf_binary.py"), r"{d}/wf_binary\.py: not UTF-8", BUG_READ.format(2)),
+     r"{d}/wf_unknown_op\.py: line 2: `ops\.nosuch_op` is not in operator set 'default'"),
+    ("workflow_import_os", run_args("{d}/wf_import.py"), r"{d}/wf_import\.py: line 1: imports are not allowed"),
+    ("workflow_syntax_error", run_args("{d}/wf_syntax.py"), r"{d}/wf_syntax\.py: line 2: syntax error: '\(' was never closed"),
+    ("workflow_empty", run_args("{d}/wf_empty.py"), r"{d}/wf_empty\.py: define exactly one `async def solve"),
+    ("workflow_missing", run_args("{d}/nope.py"), r"workflow file {d}/nope\.py does not exist"),
+    ("workflow_binary", run_args("{d}/wf_binary.py"), r"{d}/wf_binary\.py: not UTF-8"),
     ("workflow_unknown_op_in_set_file", run_args("{d}/wf_unknown_op.py") + ["--operators", "{d}/ops.yaml"],
-     r"{d}/wf_unknown_op\.py: line 2: `ops\.nosuch_op` is not in operator set 's'", None),
-    ("out_is_a_file", run_args()[:-1] + ["{d}/not_a_dir"], r"{d}/not_a_dir is a file", "FileExistsError traceback; patch 4"),
-    ("out_corrupt_run_json", run_args()[:-1] + ["{d}/corrupt"], r"{d}/corrupt/run\.json", "JSONDecodeError traceback; patch 4"),
-    ("out_holds_other_run", run_args()[:-1] + ["{d}/other"], r"{d}/other holds a different run \(task: 'gsm8k'", None),
-    ("option_out_of_range", run_args() + ["--concurrency", "0"], r"'--concurrency'", BUG_CLI_MAIN),
-    ("option_missing", ["run", "{d}/io.py"], r"Missing option '--task'", BUG_CLI_MAIN),
+     r"{d}/wf_unknown_op\.py: line 2: `ops\.nosuch_op` is not in operator set 's'"),
+    ("out_is_a_file", run_args()[:-1] + ["{d}/not_a_dir"], r"{d}/not_a_dir is a file"),
+    ("out_corrupt_run_json", run_args()[:-1] + ["{d}/corrupt"], r"{d}/corrupt/run\.json"),
+    ("out_holds_other_run", run_args()[:-1] + ["{d}/other"], r"{d}/other holds a different run \(task: 'gsm8k'"),
+    ("option_out_of_range", run_args() + ["--concurrency", "0"], r"'--concurrency'"),
+    ("option_missing", ["run", "{d}/io.py"], r"Missing option '--task'"),
 ]
 OPSET_CASES = [  # the same file through `flowforge operators PATH` and `flowforge run --operators PATH`
-    ("syntax", "ops_syntax.yaml", r"{d}/ops\.yaml:4: not valid YAML", "PyYAML's multi-line message, no file:line; patch 3"),
-    ("missing_field", "ops_missing.yaml", r"{d}/ops\.yaml: field operators\[0\]\.description: Field required", None),
-    ("duplicate_names", "ops_dup.yaml", r"{d}/ops\.yaml: field operators: .*duplicate operator names \['answer_generate'\]", None),
-    ("wrong_type", "ops_type.yaml", r"{d}/ops\.yaml: field operators\[0\]\.description: Input should be a valid string", None),
-    ("not_a_list", "ops_not_list.yaml", r"{d}/ops\.yaml: field operators: Input should be a valid list", None),
-    ("unknown_impl", "ops_impl.yaml", r"{d}/ops\.yaml: field operators\[0\]: .*impl 'nosuch' is unknown", None),
-    ("empty_file", "ops_empty.yaml", r"{d}/ops\.yaml: field name: Field required", None),
-    ("binary_file", "ops_binary.yaml", r"{d}/ops\.yaml: not UTF-8", BUG_READ.format(3)),
+    ("syntax", "ops_syntax.yaml", r"{d}/ops\.yaml:4: not valid YAML"),
+    ("missing_field", "ops_missing.yaml", r"{d}/ops\.yaml: field operators\[0\]\.description: Field required"),
+    ("duplicate_names", "ops_dup.yaml", r"{d}/ops\.yaml: field operators: .*duplicate operator names \['answer_generate'\]"),
+    ("wrong_type", "ops_type.yaml", r"{d}/ops\.yaml: field operators\[0\]\.description: Input should be a valid string"),
+    ("not_a_list", "ops_not_list.yaml", r"{d}/ops\.yaml: field operators: Input should be a valid list"),
+    ("unknown_impl", "ops_impl.yaml", r"{d}/ops\.yaml: field operators\[0\]: .*impl 'nosuch' is unknown"),
+    ("empty_file", "ops_empty.yaml", r"{d}/ops\.yaml: field name: Field required"),
+    ("binary_file", "ops_binary.yaml", r"{d}/ops\.yaml: not UTF-8"),
 ]
-for oid, fname, rx, bug in OPSET_CASES:
-    CASES.append((f"opset_{oid}", ["--ops-file", fname, "operators", "{d}/ops.yaml"], rx, bug))
-    CASES.append((f"opset_{oid}_run", ["--ops-file", fname, *run_args(), "--operators", "{d}/ops.yaml"], rx, bug))
+for oid, fname, rx in OPSET_CASES:
+    CASES.append((f"opset_{oid}", ["--ops-file", fname, "operators", "{d}/ops.yaml"], rx))
+    CASES.append((f"opset_{oid}_run", ["--ops-file", fname, *run_args(), "--operators", "{d}/ops.yaml"], rx))
 
 
 def cli(args: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:
@@ -147,9 +141,8 @@ def one_error_line(r: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("case_id,argv,pattern,bug", [
-    pytest.param(*c, id=c[0], marks=[pytest.mark.xfail(reason=c[3], strict=True)] if c[3] else []) for c in CASES])
-def test_bad_input_exits_2_with_one_line(tmp_path, case_id, argv, pattern, bug):
+@pytest.mark.parametrize("case_id,argv,pattern", [pytest.param(*c, id=c[0]) for c in CASES])
+def test_bad_input_exits_2_with_one_line(tmp_path, case_id, argv, pattern):
     import re
 
     line = one_error_line(cli(prepare(tmp_path, argv), tmp_path))
@@ -157,7 +150,6 @@ def test_bad_input_exits_2_with_one_line(tmp_path, case_id, argv, pattern, bug):
     assert not (tmp_path / "out" / "results.jsonl").exists() or not (tmp_path / "out" / "results.jsonl").read_text()
 
 
-@pytest.mark.xfail(strict=True, reason="Rich markup eats the '[rule]' id of WorkflowError messages; patch 1")
 @pytest.mark.parametrize("wf,rule", [("wf_import.py", "[import]"), ("wf_syntax.py", "[syntax]"),
                                      ("wf_unknown_op.py", "[unknown-operator]")])
 def test_workflow_error_keeps_rule_id(tmp_path, wf, rule):
@@ -165,8 +157,6 @@ def test_workflow_error_keeps_rule_id(tmp_path, wf, rule):
     assert line.endswith(rule), line
 
 
-@pytest.mark.xfail(strict=True, reason="no size cap: 20 MB workflows are read, parsed and run (2M statements: "
-                                       "minutes and GBs); patches 2 and 6 cap them at 256 KB")
 def test_huge_workflow_file_is_refused(tmp_path):
     """A 20 MB workflow (one big literal: the cheap shape; 2M statements would eat GBs today)."""
     wf = tmp_path / "wf_huge.py"

@@ -158,9 +158,17 @@ def run_cmd(
     from flowforge.workflow import validate_workflow
     from flowforge.workflow.runtime import run_workflow_on_instances
 
+    from flowforge.workflow.validate import MAX_SOURCE_CHARS
+
     if not workflow.is_file():
         raise UserError(f"workflow file {workflow} does not exist")
-    source = workflow.read_text()
+    if workflow.stat().st_size > MAX_SOURCE_CHARS:  # before reading: a huge file is never loaded
+        raise UserError(f"workflow file {workflow} is {workflow.stat().st_size / 2**20:.1f} MB; "
+                        f"the limit is {MAX_SOURCE_CHARS // 1000} KB")
+    try:
+        source = workflow.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{workflow}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     opset = load_operator_set(operators)
     try:
         validate_workflow(source, opset)
@@ -482,20 +490,28 @@ def report_cmd(
 
 def main() -> None:
     """Entry point: user errors become one red line and exit code 2, never a traceback."""
+    from rich.markup import escape
+
+    err = Console(stderr=True, soft_wrap=True)
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # typer returns (not raises) Exit codes, 130 for Ctrl-C included
     except UserError as e:
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)  # escape keeps "[rule]" ids
         sys.exit(2)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        Console(stderr=True).print("[yellow]interrupted[/yellow]")
-        sys.exit(130)
-    except Exception as e:  # click usage errors
+        rc = 130
+    except Exception as e:  # usage errors; typer >= 0.22 vendors click, so click.ClickException misses them
         import click
 
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(2)
-        raise
+        if not isinstance(e, (click.ClickException, typer.TyperException)):
+            raise
+        if type(e).__name__ == "NoArgsIsHelpError":
+            e.show()  # bare `flowforge` / `flowforge train`: the help text
+        else:
+            err.print(f"[red]error:[/red] {escape(e.format_message())}", highlight=False)
+        sys.exit(e.exit_code)
+    if rc == 130:
+        err.print("[yellow]interrupted[/yellow]")
+    sys.exit(rc if isinstance(rc, int) else 0)

@@ -183,14 +183,18 @@ def load_operator_set(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> 
         path = SETS_DIR / f"{name_or_path}.yaml"
         if not path.exists():
             raise UserError(f"unknown operator set {str(name_or_path)!r}; available: {', '.join(available_sets())}")
-    if not path.exists():
-        raise UserError(f"operator set file {path} does not exist")
+    if not path.is_file():
+        raise UserError(f"operator set file {path} does not exist" + (" (it is a directory)" if path.is_dir() else ""))
     if str(path) in _seen:
         raise UserError(f"{path}: `extends` forms a cycle")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML: {e}") from None
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except yaml.YAMLError as e:  # one line: file:line and the problem, not PyYAML's multi-line report
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise UserError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', None) or ' '.join(str(e).split())})") from None
     try:
         spec = _SetFile.model_validate(raw if raw is not None else {})
     except ValidationError as e:

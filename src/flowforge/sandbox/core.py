@@ -182,9 +182,10 @@ class ProcessSandbox:
                     fds.remove(f)
             run = _Run(proc, nonce, limits, call_op, res_r, rep_w)
             run.level = self.level
-            fds = [f for f in fds if f not in (res_r, rep_w)]  # _Run owns them now
+            # _Run owns res_r/rep_w, and go()'s feeder thread closes job_w even when go() is cancelled:
+            # closing it here again could close a number already reused by a concurrent run's pipe.
+            fds = [f for f in fds if f not in (res_r, rep_w, job_w)]
             await run.go(payload, job_w, stdin)
-            fds = [f for f in fds if f != job_w]
             return run.outcome(time.monotonic() - t0)
         finally:
             for f in fds:

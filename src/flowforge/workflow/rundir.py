@@ -72,11 +72,18 @@ def _read_lines(path: Path) -> list[dict]:
 class RunDir:
     def __init__(self, path: Path, *, meta: dict[str, Any], source: str):
         self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"{self.path} is a file, not a run directory; use another --out")
         self.path.mkdir(parents=True, exist_ok=True)
         self.meta = {**meta, "workflow_sha": workflow_sha(source)}
         run_json = self.path / "run.json"
         if run_json.exists():
-            old = json.loads(run_json.read_text())
+            try:
+                old = json.loads(run_json.read_text())
+            except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+                raise UserError(f"{run_json}: not a flowforge run file ({e}); use another --out directory") from None
+            if not isinstance(old, dict):
+                raise UserError(f"{run_json}: not a flowforge run file; use another --out directory")
             diff = [k for k in self.meta if old.get(k) != self.meta[k]]
             if diff:
                 raise UserError(f"{self.path} holds a different run ({', '.join(f'{k}: {old.get(k)!r}' for k in diff)}); "

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from flowforge.errors import BackendError, SandboxError
+from flowforge.errors import BackendConfigError, BackendError, SandboxError
 from flowforge.llm.base import LLM
 from flowforge.operators import IMPLS, OpContext, OperatorError, OperatorSet
 from flowforge.types import ExecResult, Instance, InstanceResult, OperatorCall, Usage
@@ -66,6 +66,7 @@ class _InstanceRun:
         self.max_tokens, self.max_op_calls = max_tokens, max_op_calls
         self.calls: list[OperatorCall] = []
         self.infra: list[str] = []  # infrastructure failures seen by this instance
+        self.fatal: BackendConfigError | None = None  # the executor cannot work at all: abort the run
         self._repeats: Counter = Counter()
 
     async def call_op(self, name: str, kwargs: dict[str, Any]) -> Any:
@@ -94,6 +95,10 @@ class _InstanceRun:
         except OperatorError as e:
             call.error = f"OperatorError: {e}"
             raise
+        except BackendConfigError as e:  # unreachable endpoint, bad auth, wrong model: no instance can run
+            call.error = f"{type(e).__name__}: {e}"
+            self.fatal = self.fatal or e
+            raise OperatorError(f"{name}: {call.error}") from e
         except (BackendError, SandboxError) as e:
             call.error = f"{type(e).__name__}: {e}"
             self.infra.append(call.error)
@@ -117,6 +122,8 @@ async def _run_one(program: str, task, inst: Instance, run: _InstanceRun, timeou
     except SandboxError as e:
         run.infra.append(f"SandboxError: {e}")
         res = ExecResult(success=False, error="SandboxError", message=str(e))
+    if run.fatal is not None:  # raised out of run_workflow_on_instances: nothing recorded, the CLI exits 2
+        raise run.fatal
     answer = "" if not res.success or res.result is None else str(res.result)
     score, error, explanation = 0.0, None, ""
     if run.infra:

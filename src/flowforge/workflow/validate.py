@@ -189,8 +189,14 @@ class _Checker:
                      "update a variable it tests, or use `for _ in range(N):`")
 
 
+MAX_SOURCE_CHARS = 256_000  # ~100x a reference workflow; parse + check stay well under a second
+
+
 def workflow_errors(source: str, opset) -> list[WorkflowError]:
     """Every violation in `source`, ordered by line (empty list: valid)."""
+    if len(source) > MAX_SOURCE_CHARS:  # 2M statements would take minutes and GBs to parse and check
+        return [WorkflowError(f"workflow is {len(source):,} characters; the limit is {MAX_SOURCE_CHARS:,}",
+                              None, "size")]
     try:
         tree = ast.parse(source)
     except SyntaxError as e:
