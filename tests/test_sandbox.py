@@ -176,3 +176,53 @@ def test_sync_run_inside_event_loop():
         return get_sandbox("rlimits").run("print(2)", FAST)
 
     assert asyncio.run(inner()).stdout == "2\n"
+
+
+@pytest.fixture
+def slow_child_watcher(monkeypatch):
+    """asyncio's ThreadedChildWatcher, but its waitpid thread starts 0.3 s late: what a loaded machine
+    does to it. Anything else that reaps our child in that window makes asyncio log
+    "Unknown child process pid N, will report returncode 255" and report 255 as the exit code."""
+    import time
+    from asyncio import unix_events
+
+    real = unix_events.ThreadedChildWatcher._do_waitpid
+
+    def late(self, *args):
+        time.sleep(0.3)
+        return real(self, *args)
+
+    monkeypatch.setattr(unix_events.ThreadedChildWatcher, "_do_waitpid", late)
+
+
+async def test_kill_never_reaps_behind_the_child_watcher(slow_child_watcher, caplog):
+    from flowforge.sandbox.core import _kill
+
+    proc = await asyncio.create_subprocess_exec("sh", "-c", "exit 3", start_new_session=True)
+    await asyncio.sleep(0.15)  # the child is a zombie now; the watcher is not waiting yet
+    _kill(proc)  # e.g. the wall clock fired just as the child exited
+    assert await proc.wait() == 3
+    assert not [r for r in caplog.records if "Unknown child process" in r.getMessage()]
+
+
+async def test_concurrent_async_and_sync_runs_keep_true_exit_codes(slow_child_watcher, caplog):
+    # The `train synth` shape: many sandboxed runs on the main loop (some killed by the wall clock,
+    # some cancelled from outside) while scorer threads call the sync API (its own loop per thread).
+    async def cancelled():
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(arun("import time\ntime.sleep(30)", Limits(wall_s=10)), 2)
+        return "cancelled"
+
+    slow = Limits(wall_s=2)  # generous: the child must start (and report ready) under load
+    sleeper = ("import time\ntime.sleep(30)", slow)
+    rs = await asyncio.gather(
+        *[arun(*sleeper) for _ in range(4)], *[cancelled() for _ in range(3)],
+        *[asyncio.to_thread(run_tests, "import os\nos._exit(3)", ["assert True"], limits=FAST) for _ in range(2)],
+        asyncio.to_thread(run_tests, "def f():\n    import time; time.sleep(30)", ["f()"], limits=slow),
+        arun("import os\nos._exit(5)", FAST), arun("print(7)", FAST))
+    assert [r.error for r in rs[:4]] == ["Timeout"] * 4 and rs[4:7] == ["cancelled"] * 3
+    assert [r.error for r in rs[7:9]] == ["EarlyExit"] * 2 and all("code 3)" in r.message for r in rs[7:9])
+    assert rs[9].timeout and rs[9].result == {"passed": 0, "total": 1}
+    assert rs[10].error == "EarlyExit" and "code 5)" in rs[10].message
+    assert rs[11].success and rs[11].stdout == "7\n"
+    assert not [r for r in caplog.records if "Unknown child process" in r.getMessage()]

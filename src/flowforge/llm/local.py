@@ -6,16 +6,22 @@ batch: each row carries its own temperature, max_tokens, stop strings and torch.
 (`_RowSampler` samples per row, `_RowStop` ends rows independently), so a row's output does not
 depend on what else is in the batch. Greedy (temperature 0) rows with n>1 are generated once and
 copied. Loaded models are memoised per (path, adapter): one copy of the weights per process.
+
+At interpreter exit every engine is closed (atexit): the batch in flight stops at its next token
+and the worker thread is joined. A daemon thread left inside torch at finalisation is killed with
+pthread_exit mid-C++ and aborts the process ("terminate called without an active exception").
 """
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import os
 import queue
 import random
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,13 +75,17 @@ class _RowSampler(LogitsProcessor):
 class _RowStop(StoppingCriteria):
     """Ends a row at its own max_new_tokens or when its tail contains one of its stop strings."""
 
-    def __init__(self, prompt_len: int, max_new: list[int], stops: list[list[str]], tok):
-        self.prompt_len, self.stops, self.tok = prompt_len, stops, tok
+    def __init__(self, prompt_len: int, max_new: list[int], stops: list[list[str]], tok,
+                 abort: threading.Event | None = None):
+        self.prompt_len, self.stops, self.tok, self.abort = prompt_len, stops, tok, abort
         self.max_new = torch.tensor(max_new)
         self.window = [max((len(s) for s in st), default=0) + 2 for st in stops]
         self.done = torch.zeros(len(max_new), dtype=torch.bool)
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        if self.abort is not None and self.abort.is_set():  # engine closing: end every row now
+            self.done[:] = True
+            return self.done.to(input_ids.device).clone()
         n_new = input_ids.shape[1] - self.prompt_len
         self.done |= self.max_new <= n_new
         for i, st in enumerate(self.stops):
@@ -99,8 +109,19 @@ class Engine:
         eos = [eos] if isinstance(eos, int) else list(eos or [])
         self.eos_ids = sorted(set(eos) | ({tokenizer.eos_token_id} - {None}))
         self.batches = 0  # number of generate calls (tests check batching)
-        self._q: queue.Queue[_Request] = queue.Queue()
-        threading.Thread(target=self._loop, name="flowforge-generate", daemon=True).start()
+        self._q: queue.Queue[_Request | None] = queue.Queue()  # None: wake up and stop
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="flowforge-generate", daemon=True)
+        self._thread.start()
+        _LIVE.add(self)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the worker: the batch in flight ends at its next token, pending requests fail with
+        BackendError, the thread is joined. Idempotent; called for every engine at exit."""
+        self._closed.set()
+        self._q.put(None)
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
     # -- request side (any thread) -------------------------------------------------------
     def encode(self, messages: Messages) -> list[int]:
@@ -111,20 +132,27 @@ class Engine:
         return self.tok(text, add_special_tokens=False)["input_ids"]
 
     def submit(self, req: _Request) -> concurrent.futures.Future:
+        if self._closed.is_set():
+            raise BackendError("the local model engine is closed (the process is exiting)")
         self._q.put(req)
         return req.future
 
     # -- worker thread --------------------------------------------------------------------
     def _loop(self) -> None:
-        while True:
-            batch = [self._q.get()]
-            rows = batch[0].rows
+        while not self._closed.is_set():
+            first = self._q.get()
+            if first is None:
+                break
+            batch, rows = [first], first.rows
             while rows < self.max_rows:  # gather requests that arrive within gather_s of each other
                 try:
-                    batch.append(self._q.get(timeout=self.gather_s))
-                    rows += batch[-1].rows
+                    nxt = self._q.get(timeout=self.gather_s)
                 except queue.Empty:
                     break
+                if nxt is None:
+                    break
+                batch.append(nxt)
+                rows += nxt.rows
             live = [r for r in batch if r.future.set_running_or_notify_cancel()]
             if not live:
                 continue
@@ -135,8 +163,19 @@ class Engine:
                 for r in live:
                     r.future.set_exception(err)
                 continue
+            if self._closed.is_set():  # cut short by close(): not a real answer
+                for r in live:
+                    r.future.set_exception(BackendError("the local model engine was closed mid-generation"))
+                break
             for r, res in zip(live, results):
                 r.future.set_result(res)
+        while True:  # closed: fail whatever is still queued
+            try:
+                r = self._q.get_nowait()
+            except queue.Empty:
+                return
+            if r is not None and r.future.set_running_or_notify_cancel():
+                r.future.set_exception(BackendError("the local model engine is closed (the process is exiting)"))
 
     def _generate(self, reqs: list[_Request]) -> list[tuple[list[str], int]]:
         prompts, temps, gens, max_new, stops = [], [], [], [], []
@@ -161,7 +200,7 @@ class Engine:
             eos_token_id=self.eos_ids,
         )
         processors = LogitsProcessorList([_RowSampler(temps, gens)] if any(t > 0 for t in temps) else [])
-        criteria = StoppingCriteriaList([_RowStop(width, max_new, stops, self.tok)])
+        criteria = StoppingCriteriaList([_RowStop(width, max_new, stops, self.tok, self._closed)])
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=ids.to(self.device),
@@ -188,6 +227,13 @@ class Engine:
 
 _ENGINES: dict[tuple[str, str | None], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
+_LIVE: "weakref.WeakSet[Engine]" = weakref.WeakSet()  # every engine, memoised or not
+
+
+@atexit.register
+def _close_engines() -> None:
+    for engine in list(_LIVE):
+        engine.close()
 
 
 def get_engine(path: str | None, adapter: str | None = None) -> Engine:

@@ -195,7 +195,7 @@ class ProcessSandbox:
                     pass
             if proc is not None and proc.returncode is None:
                 _kill(proc)
-                await proc.wait()
+                await _reap(proc)
             shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -417,7 +417,12 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _kill(proc):
-    """SIGKILL the child, its process group and every descendant (a setsid'd one included)."""
+    """SIGKILL the child, its process group and every descendant (a setsid'd one included).
+
+    Signals only, never a reap: asyncio's child watcher must be the one to waitpid() the child.
+    (`proc.kill()` would go through Popen.send_signal, whose poll() reaps a child that has just
+    died; the watcher then logs "Unknown child process pid N, will report returncode 255" and the
+    run sees exit code 255.) The child leads its own process group, so killpg reaches it."""
     for pid in _descendants(proc.pid):
         try:
             os.kill(pid, signal.SIGKILL)
@@ -425,12 +430,27 @@ def _kill(proc):
             pass
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+    except OSError:
         pass
-    try:
-        proc.kill()
-    except ProcessLookupError:
-        pass
+    if proc.returncode is None:  # unreaped, so the pid is still ours
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+async def _reap(proc):
+    """Wait for a killed child even if we are cancelled meanwhile (then re-raise the cancel).
+    Abandoning it would let the transport's close() poll() -- i.e. reap -- it behind the watcher."""
+    waiter = asyncio.ensure_future(proc.wait())
+    cancelled = False
+    while not waiter.done():
+        try:
+            await asyncio.shield(waiter)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 def _clean_env(scratch: str) -> dict[str, str]:
