@@ -24,7 +24,8 @@ from rich.console import Console
 from rich.table import Table
 
 
-async def task_quality(task_name: str, opset, generator, executor, samples: int, limit: int) -> dict:
+async def task_quality(task_name: str, opset, generator, executor, samples: int, limit: int,
+                       max_tokens: int | None = None) -> dict:
     from flowforge.generator.generate import sample_workflows
     from flowforge.tasks import get_task
     from flowforge.workflow.runtime import run_workflow_on_instances
@@ -36,7 +37,7 @@ async def task_quality(task_name: str, opset, generator, executor, samples: int,
         for i in range(samples)])
     cands = [g.candidates[0] for g in gens]
     split = (task.train_splits or ["test"])[0] if not task.heldout else "test"
-    instances = task.load(split, limit=limit)
+    instances = task.load(split, limit=limit) if limit > 0 else []
     scores, ops, cache = [], {}, {}
     for c in cands:
         if not c.valid:
@@ -44,16 +45,18 @@ async def task_quality(task_name: str, opset, generator, executor, samples: int,
             continue
         for op in operators_used(validate_workflow(c.source, opset)):
             ops[op] = ops.get(op, 0) + 1
+        if not instances:  # --limit 0: validity only
+            continue
         if c.source not in cache:
             cache[c.source] = (await run_workflow_on_instances(c.source, task, instances, executor=executor,
-                                                               opset=opset)).score
+                                                               opset=opset, max_tokens=max_tokens)).score
         scores.append(cache[c.source])
     valid = [s for s in scores if s is not None]
     return {
         "task": task.name, "split": split, "n_instances": len(instances), "samples": samples,
         "validity": sum(c.valid for c in cands) / samples,
         "operators": ops,
-        "mean_all": sum(0.0 if s is None or math.isnan(s) else s for s in scores) / samples,
+        "mean_all": (sum(0.0 if s is None or math.isnan(s) else s for s in scores) / samples) if instances else None,
         "mean_valid": sum(valid) / len(valid) if valid else None,
         "prompt_tokens": gens[0].usage.prompt_tokens,
         "generator_tokens": sum(g.usage.tokens for g in gens),
@@ -68,8 +71,9 @@ async def main_async(args) -> list[dict]:
     opset = load_operator_set(args.operators)
     generator = load_llm(args.generator)
     executor = generator if args.executor == args.generator else load_llm(args.executor)
-    return [await task_quality(t.strip(), opset, generator, executor, args.samples, args.limit)
-            for t in args.tasks.split(",") if t.strip()]
+    return list(await asyncio.gather(*[  # all tasks at once: their calls share the local backend's batches
+        task_quality(t.strip(), opset, generator, executor, args.samples, args.limit, args.max_tokens)
+        for t in args.tasks.split(",") if t.strip()]))
 
 
 def main() -> None:
@@ -79,7 +83,8 @@ def main() -> None:
     p.add_argument("--operators", default="default")
     p.add_argument("--executor", default="embedded")
     p.add_argument("--samples", type=int, default=1)
-    p.add_argument("--limit", type=int, default=4)
+    p.add_argument("--limit", type=int, default=4, help="instances per task for scores; 0: validity only")
+    p.add_argument("--max-tokens", type=int, default=None, help="cap on every executor call's completion tokens")
     p.add_argument("--json", type=Path, default=None, help="also save the rows as JSON here")
     args = p.parse_args()
     from flowforge.errors import UserError
@@ -95,7 +100,8 @@ def main() -> None:
     for r in rows:
         table.add_row(r["task"], r["split"], f"{100 * r['validity']:.0f}",
                       ", ".join(f"{k}×{v}" if v > 1 else k for k, v in r["operators"].items()) or "—",
-                      f"{r['mean_all']:.3f}", "—" if r["mean_valid"] is None else f"{r['mean_valid']:.3f}",
+                      "—" if r["mean_all"] is None else f"{r['mean_all']:.3f}",
+                      "—" if r["mean_valid"] is None else f"{r['mean_valid']:.3f}",
                       f"[red]{r['prompt_tokens']}[/red]" if r["prompt_tokens"] > 700 else str(r["prompt_tokens"]))
     Console().print(table)
     if args.json:

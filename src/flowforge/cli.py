@@ -1,4 +1,5 @@
-"""flowforge command line. Every command imports its heavy parts lazily so `--help` stays fast.
+"""flowforge command line: `flowforge COMMAND --help` (or `python -m flowforge`). Every command
+imports its heavy parts lazily so `--help` stays fast.
 
 Exit codes: 0 ok, 1 a run finished with failures, 2 bad input or config.
 """

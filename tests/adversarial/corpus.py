@@ -90,7 +90,7 @@ CASES = [
     Case("forge_verdict_builtins", "run", "import builtins\nbuiltins.repr = lambda o: \"{{'ok': True}}\"\nbuiltins.isinstance = lambda *a: True\nraise SystemExit(3)"),
     # resources
     Case("memory_bomb", "run", "x = bytearray(8 << 30)\nprint('ESCAPED')", expect="memory"),
-    Case("memory_bomb_list", "run", "x = []\nwhile True:\n    x.append(' ' * 10**7)", expect="memory"),
+    Case("memory_bomb_list", "run", "x = []\nwhile True:\n    x.append(' ' * 10**7)", expect="memory", limits={"wall_s": 5}),  # room to hit the memory cap on a loaded box
     Case("cpu_spin", "run", "while True:\n    pass", expect="timeout"),
     Case("cpu_limit", "run", "while True:\n    pass", expect="timeout", limits={"cpu_s": 1, "wall_s": 4}),
     Case("sleep_past_timeout", "run", "import time\ntime.sleep(100)", expect="timeout"),

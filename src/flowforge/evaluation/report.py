@@ -13,7 +13,6 @@ What it shows, by what the dir holds:
 """
 from __future__ import annotations
 
-import ast
 import base64
 import html
 import io
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from flowforge.errors import UserError
+from flowforge.workflow.graph import to_mermaid, workflow_graph
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;color:#222}
@@ -105,25 +105,13 @@ def _table(header: list[str], rows: list[list[Any]], cls: str = "") -> str:
 # ---- workflow graph ------------------------------------------------------------------
 
 def operator_sequence(source: str) -> list[tuple[str, int, bool]]:
-    """(operator, line, repeated) for each `ops.x(...)` call in source order; repeated = inside a
-    loop or comprehension."""
+    """(operator, line, repeated) for each `ops.x(...)` call site of the workflow graph, in line
+    order; repeated = inside a loop or comprehension. Empty when the code does not parse."""
     try:
-        tree = ast.parse(source)
-    except SyntaxError:
+        nodes = workflow_graph(source).nodes.values()
+    except (SyntaxError, ValueError):
         return []
-    seq: list[tuple[str, int, bool]] = []
-
-    def walk(node: ast.AST, loop: bool) -> None:
-        for child in ast.iter_child_nodes(node):
-            inner = loop or isinstance(child, (ast.For, ast.AsyncFor, ast.While, ast.ListComp,
-                                               ast.GeneratorExp, ast.SetComp, ast.DictComp))
-            if (isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute)
-                    and isinstance(child.func.value, ast.Name) and child.func.value.id == "ops"):
-                seq.append((child.func.attr, child.lineno, inner))
-            walk(child, inner)
-
-    walk(tree, False)
-    return sorted(seq, key=lambda t: t[1])
+    return sorted(((n.op, n.line, bool(n.repeat)) for n in nodes), key=lambda t: t[1])
 
 
 def graph_svg(source: str) -> str:
@@ -151,14 +139,10 @@ def graph_svg(source: str) -> str:
 
 
 def _mermaid(source: str) -> str:
-    """Mermaid text from the runtime's graph renderer, when it is installed and the code parses."""
-    try:
-        from flowforge.workflow.graph import to_mermaid
-    except ImportError:
-        return ""
+    """Mermaid text of the operator graph; empty when the code does not parse."""
     try:
         return to_mermaid(source)
-    except Exception:  # an invalid workflow still gets its code and SVG shown
+    except (SyntaxError, ValueError):  # an invalid workflow still gets its code shown
         return ""
 
 

@@ -25,6 +25,14 @@ def _answer_of(ctx: OpContext, text: str) -> str:
     return parse.last_line(text)
 
 
+def _verdict(text: str, note: str) -> dict:
+    """{"ok": the `Verdict:` line (else the whole reply) read as yes/no, note: its `<note>:` line
+    (else the whole reply)}."""
+    verdict = parse.field(text, "verdict")
+    ok = parse.yes_no(verdict if verdict is not None else text)
+    return {"ok": bool(ok), note: parse.field(text, note) or text.strip()}
+
+
 async def generate(ctx: OpContext, instruction: str, input: str) -> str:
     """Free-form: follow `instruction` on `input`; the reply text."""
     return (await ctx.ask(f"{instruction}\n\n{input}", max_tokens=256)).strip()
@@ -58,10 +66,7 @@ async def review(ctx: OpContext, solution: str) -> dict:
     """Verdict on a solution plus one line of feedback."""
     prompt = (f"Problem: {ctx.problem}\n\nProposed solution:\n{str(solution)[:_CLIP]}\n\n"
               "Is the solution correct? Reply exactly:\nVerdict: yes or no\nFeedback: <one sentence>")
-    text = await ctx.ask(prompt, max_tokens=96)
-    verdict = parse.field(text, "verdict")
-    ok = parse.yes_no(verdict if verdict is not None else text)
-    return {"ok": bool(ok), "feedback": parse.field(text, "feedback") or text.strip()}
+    return _verdict(await ctx.ask(prompt, max_tokens=96), "feedback")
 
 
 async def revise(ctx: OpContext, solution: str, feedback: str) -> str:
@@ -99,7 +104,5 @@ async def verify(ctx: OpContext, problem: str, answer: str) -> dict:
     """Whether `answer` solves `problem`, with a short reason."""
     prompt = (f"Problem: {problem}\n\nAnswer: {str(answer)[:_CLIP]}\n\n"
               "Does the answer solve the problem? Reply exactly:\nVerdict: yes or no\nReason: <one sentence>")
-    text = await ctx.ask(prompt, max_tokens=96)
-    verdict = parse.field(text, "verdict")
-    ok = parse.yes_no(verdict if verdict is not None else text)
-    return {"ok": bool(ok), "reason": parse.field(text, "reason") or text.strip()}
+    return _verdict(await ctx.ask(prompt, max_tokens=96), "reason")
+

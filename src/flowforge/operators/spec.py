@@ -191,10 +191,11 @@ def load_operator_set(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> 
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except yaml.YAMLError as e:  # one line: file:line and the problem, not PyYAML's multi-line report
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise UserError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', None) or ' '.join(str(e).split())})") from None
+    except yaml.MarkedYAMLError as e:  # one line: file:line and the problem, not PyYAML's multi-line report
+        where = f":{e.problem_mark.line + 1}" if e.problem_mark else ""
+        raise UserError(f"{path}{where}: not valid YAML ({e.problem or ' '.join(str(e).split())})") from None
+    except yaml.YAMLError as e:  # e.g. ReaderError (a control character): no line mark
+        raise UserError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
     try:
         spec = _SetFile.model_validate(raw if raw is not None else {})
     except ValidationError as e:

@@ -1,4 +1,4 @@
-"""Strict JSONL reading for task data: every problem is a DataError naming the file and line."""
+"""Strict JSONL reading (task data, SFT data): every problem is a DataError naming the file and line."""
 from __future__ import annotations
 
 import json
@@ -10,12 +10,21 @@ from flowforge.errors import DataError
 
 
 def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, row) for every non-blank line. Cached per path; callers must not mutate."""
+    """(line number, row) for every non-blank line of task data (DataError when there is none).
+    Cached per path; callers must not mutate."""
     return _read(str(Path(path).resolve()))
 
 
 @lru_cache(maxsize=128)
 def _read(path: str) -> list[tuple[int, dict[str, Any]]]:
+    rows = parse_jsonl(path)
+    if not rows:
+        raise DataError(f"{path}: empty file, no instances")
+    return rows
+
+
+def parse_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) for every non-blank line, uncached: for files a process may rewrite."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{path}: data file not found")
@@ -37,8 +46,6 @@ def _read(path: str) -> list[tuple[int, dict[str, Any]]]:
         if not isinstance(row, dict):
             raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
         rows.append((lineno, row))
-    if not rows:
-        raise DataError(f"{path}: empty file, no instances")
     return rows
 
 

@@ -75,10 +75,11 @@ def load_task_spec(path: str | Path) -> Task:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise DataError(f"{p}: not a UTF-8 text file") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise DataError(f"{p}{where}: invalid YAML ({getattr(e, 'problem', None) or e})") from None
+    except yaml.MarkedYAMLError as e:
+        where = f":{e.problem_mark.line + 1}" if e.problem_mark else ""
+        raise DataError(f"{p}{where}: invalid YAML ({e.problem or e})") from None
+    except yaml.YAMLError as e:  # e.g. ReaderError (a control character): no line mark
+        raise DataError(f"{p}: invalid YAML ({e})") from None
     if not isinstance(raw, dict):
         raise DataError(f"{p}: a task spec must be a YAML mapping")
     try:

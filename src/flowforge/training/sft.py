@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from flowforge.errors import DataError, UserError
+from flowforge.tasks.jsonl import parse_jsonl
 from flowforge.training.common import (
     RunLogCallback,
     config_dict,
@@ -81,13 +82,7 @@ class SFTRunConfig:
 def load_sft_rows(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     """Conversational prompt-completion rows; every malformed line is a DataError naming it."""
     rows = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+    for lineno, row in parse_jsonl(path):
         prompt, completion = row.get("prompt"), row.get("completion")
         if not (isinstance(prompt, list) and prompt and all(isinstance(m, dict) and "role" in m for m in prompt)):
             raise DataError(f"{path}:{lineno}: field 'prompt' must be a list of chat messages")

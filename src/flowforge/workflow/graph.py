@@ -10,10 +10,26 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
+from flowforge.workflow.validate import is_ops_call
+
+
+@dataclass(frozen=True)
+class Node:
+    """One `ops.<op>(...)` call site; repeat is "×N" (in a `range(N)` loop or comprehension),
+    "loop" (inside another loop) or "" (runs once)."""
+
+    op: str
+    line: int
+    repeat: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.op}{' ' + self.repeat if self.repeat else ''} (line {self.line})"
+
 
 @dataclass
 class Graph:
-    nodes: dict[str, str] = field(default_factory=dict)  # id -> label
+    nodes: dict[str, Node] = field(default_factory=dict)  # id -> call site
     edges: list[tuple[str, str, bool]] = field(default_factory=list)  # (src, dst, dotted)
 
     def edge(self, a: str, b: str, dotted: bool = False) -> None:
@@ -22,14 +38,14 @@ class Graph:
 
     def mermaid(self) -> str:
         out = ["flowchart TD", "  problem([problem])"]
-        out += [f'  {i}["{label}"]' for i, label in self.nodes.items()]
+        out += [f'  {i}["{n.label}"]' for i, n in self.nodes.items()]
         out.append("  answer([answer])")
         out += [f"  {a} {'-.->' if d else '-->'} {b}" for a, b, d in self.edges]
         return "\n".join(out)
 
     def dot(self) -> str:
         out = ["digraph workflow {", "  rankdir=TB;", '  problem [shape=oval];', '  answer [shape=oval];']
-        out += [f'  {i} [shape=box, label="{label}"];' for i, label in self.nodes.items()]
+        out += [f'  {i} [shape=box, label="{n.label}"];' for i, n in self.nodes.items()]
         out += [f"  {a} -> {b}{' [style=dotted]' if d else ''};" for a, b, d in self.edges]
         return "\n".join(out + ["}"])
 
@@ -50,12 +66,10 @@ class _Builder:
     def deps(self, e: ast.AST | None) -> set[str]:
         if e is None:
             return set()
-        if (isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute)
-                and isinstance(e.func.value, ast.Name) and e.func.value.id == "ops"):
+        if is_ops_call(e):
             inputs = set().union(*(self.deps(a) for a in e.args), *(self.deps(k.value) for k in e.keywords))
             nid = f"n{len(self.g.nodes) + 1}"
-            suffix = f" {self.mult[-1]}" if self.mult else ""
-            self.g.nodes[nid] = f"{e.func.attr}{suffix} (line {e.lineno})"
+            self.g.nodes[nid] = Node(e.func.attr, e.lineno, self.mult[-1] if self.mult else "")
             for src in inputs:
                 self.g.edge(src, nid)
             if not inputs:

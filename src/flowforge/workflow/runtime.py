@@ -164,13 +164,12 @@ async def run_workflow_on_instances(
     meta: extra fields pinned in run.json (e.g. split). on_result: called per finished instance.
     """
     validate_workflow(source, opset)
-    program = source
     t0 = time.perf_counter()
     instances = list({i.id: i for i in instances}.values())
     rundir = None
     if out_dir is not None:
         rundir = RunDir(out_dir, source=source, meta={
-            "task": getattr(task, "name", str(task)), "executor": executor.name,
+            "task": task.name, "executor": executor.name,
             "operators": opset.name, **(meta or {})})
     done = dict(rundir.finished) if rundir else {}
     todo = [i for i in instances if i.id not in done]
@@ -180,7 +179,7 @@ async def run_workflow_on_instances(
     async def one(inst: Instance) -> tuple[InstanceResult, list[OperatorCall]]:
         async with sem:
             run = _InstanceRun(inst, executor, opset, max_tokens, max_op_calls)
-            return await _run_one(program, task, inst, run, timeout_s), run.calls
+            return await _run_one(source, task, inst, run, timeout_s), run.calls
 
     jobs = [asyncio.ensure_future(one(i)) for i in todo]
     try:

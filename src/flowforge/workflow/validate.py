@@ -41,7 +41,8 @@ _NAMES = {  # friendly names for forbidden constructs
 }
 
 
-def _is_ops_call(node: ast.AST) -> bool:
+def is_ops_call(node: ast.AST) -> bool:
+    """`ops.<name>(...)`: an operator call site."""
     return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
             and isinstance(node.func.value, ast.Name) and node.func.value.id == "ops")
 
@@ -134,7 +135,7 @@ class _Checker:
                      "and calls of plain str/list/dict methods such as .get .split .join .strip .append")
 
     def _Call(self, n: ast.Call) -> None:
-        if not _is_ops_call(n):
+        if not is_ops_call(n):
             return
         name = n.func.attr
         spec = self.opset.get(name)
@@ -163,7 +164,7 @@ class _Checker:
                      "(or passed to `await gather(...)`)")
 
     def _Await(self, n: ast.Await) -> None:
-        if not (_is_ops_call(n.value) or _is_gather(n.value)):
+        if not (is_ops_call(n.value) or _is_gather(n.value)):
             self.err(n, "await", "`await` only applies to `ops.<operator>(...)` or `gather(...)`")
 
     def _Try(self, n: ast.Try) -> None:
@@ -216,5 +217,5 @@ def validate_workflow(source: str, opset) -> ast.Module:
 
 def operators_used(tree: ast.Module) -> list[str]:
     """Operator names called by a (valid) workflow, in source order, without repeats."""
-    calls = sorted((n for n in ast.walk(tree) if _is_ops_call(n)), key=lambda n: (n.lineno, n.col_offset))
+    calls = sorted((n for n in ast.walk(tree) if is_ops_call(n)), key=lambda n: (n.lineno, n.col_offset))
     return list(dict.fromkeys(n.func.attr for n in calls))
