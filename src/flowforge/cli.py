@@ -334,6 +334,7 @@ def train_sft_cmd(
     epochs: float = typer.Option(2.0, "--epochs"),
     max_steps: int = typer.Option(-1, "--max-steps", help="Stop after N optimizer steps (-1: use --epochs)."),
     batch_size: int = typer.Option(8, "--batch-size"),
+    micro_batch_size: int = typer.Option(2, "--micro-batch-size", help="Examples per forward pass (gradients are accumulated up to --batch-size)."),
     learning_rate: float = typer.Option(2e-4, "--lr"),
     max_length: int = typer.Option(1024, "--max-length", help="Truncate longer examples."),
     max_examples: Optional[int] = typer.Option(None, "--max-examples", help="Use only the first N examples."),
@@ -346,7 +347,7 @@ def train_sft_cmd(
     from flowforge.training.sft import SFTRunConfig, train_sft
 
     cfg = SFTRunConfig(data=data, out_dir=out, export=export, base_model=base_model, epochs=epochs,
-                       max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length,
+                       max_steps=max_steps, batch_size=batch_size, micro_batch_size=micro_batch_size, learning_rate=learning_rate, max_length=max_length,
                        max_examples=max_examples, lora_r=lora_r, lora_alpha=lora_alpha, save_steps=save_steps, seed=seed)
     s = train_sft(cfg)
     console.print(f"{s['steps']} steps, loss {s['first_loss']} -> {s['final_loss']}, {s['wall_s_total']:.0f} s, "

@@ -48,6 +48,7 @@ class SFTRunConfig:
     epochs: float = field(default=2.0, metadata={"help": "Passes over the data (ignored when max_steps > 0)."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
     batch_size: int = field(default=8, metadata={"help": "Examples per optimizer step (per device)."})
+    micro_batch_size: int = field(default=2, metadata={"help": "Examples per forward pass; batch_size/micro_batch_size steps are accumulated (memory: ~2.5 GB per example of ~650 tokens)."})
     learning_rate: float = field(default=2e-4, metadata={"help": "Peak LR (cosine decay, 5% warmup)."})
     max_length: int = field(default=1024, metadata={"help": "Longer examples are truncated (prompt side kept)."})
     max_examples: int | None = field(default=None, metadata={"help": "Use only the first N examples (smoke runs)."})
@@ -69,8 +70,9 @@ class SFTRunConfig:
                             "and pass DIR/sft.jsonl")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise UserError("nothing to train: set --epochs > 0 or --max-steps > 0")
-        if self.batch_size < 1:
-            raise UserError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.batch_size < 1 or self.micro_batch_size < 1 or self.batch_size % self.micro_batch_size:
+            raise UserError(f"--batch-size ({self.batch_size}) must be a positive multiple of --micro-batch-size "
+                            f"({self.micro_batch_size})")
         if self.max_length < 64:
             raise UserError(f"--max-length {self.max_length} cannot hold a prompt and a workflow; use >= 64 (default 1024)")
         if self.lora_r < 1 or self.lora_alpha < 1:
@@ -134,7 +136,8 @@ def train_sft(cfg: SFTRunConfig) -> dict[str, Any]:
     # 2. trainer: prompt-completion => loss on completion only; pad to longest, group by length
     args = SFTConfig(
         output_dir=str(cfg.out_dir), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.micro_batch_size,
+        gradient_accumulation_steps=cfg.batch_size // cfg.micro_batch_size, learning_rate=cfg.learning_rate,
         lr_scheduler_type="cosine", warmup_steps=0.05, max_length=cfg.max_length, truncation_mode="keep_start",
         completion_only_loss=True, train_sampling_strategy="group_by_length",
         bf16=False, gradient_checkpointing=False, use_cpu=True, dataloader_num_workers=0,
