@@ -56,7 +56,8 @@ def test_unknown_operator_is_invalid(opset):
 
 
 def test_no_return_is_invalid(opset):
-    parsed = parse_workflow("async def solve(problem, ops):\n    await ops.answer_generate(input=problem)\n", opset)
+    src = "async def solve(problem, ops):\n    for _ in range(2):\n        await ops.answer_generate(input=problem)\n"
+    parsed = parse_workflow(src, opset)
     assert not parsed.valid and "return" in parsed.error
 
 
@@ -68,3 +69,25 @@ def test_prompt_mentions_every_operator_and_roundtrips(opset):
     assert "Example problem 1: Tom has 3 apples." in user
     src = "async def solve(problem, ops):\n    return problem\n"
     assert parse_workflow(completion_text(src), opset).source.strip() == src.strip()
+
+
+def test_repair_signature_and_missing_return(opset):
+    raw = ("async def solve(question: str, ops=None) -> str:\n"
+           "    r = await ops.answer_generate(input=question)\n"
+           "    answer = r['answer']\n")
+    parsed = parse_workflow(raw, opset)
+    assert parsed.valid, parsed.error
+    assert "async def solve(problem, ops):" in parsed.source and "input=problem" in parsed.source
+    assert parsed.source.rstrip().endswith("return answer")
+    assert {"signature", "missing return"} <= set(parsed.repairs)
+
+
+def test_repair_adds_missing_ops_param_and_returns_last_await(opset):
+    parsed = parse_workflow("async def solve(problem):\n    await ops.format(solution=problem)\n", opset)
+    assert parsed.valid, parsed.error
+    assert "return await ops.format" in parsed.source
+
+
+def test_signature_with_extra_params_is_not_guessed(opset):
+    parsed = parse_workflow("async def solve(a, b, c):\n    return a\n", opset)
+    assert not parsed.valid and "signature" in parsed.error

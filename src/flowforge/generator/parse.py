@@ -1,8 +1,9 @@
 """Turn a generator's raw reply into a valid workflow, or say exactly why it is not one.
 
 Repairs only what is trivial and unambiguous: code-block extraction, tabs and stray indentation,
-`def solve` written without `async`, `ops.x(...)` calls written without `await`, and a truncated
-last line. Everything else is left to the validator, whose message names the line and rule.
+`def solve` written without `async`, `ops.x(...)` calls written without `await`, a truncated
+last line, `solve`'s signature (type hints, defaults, renamed or missing `problem`/`ops`), and a
+last computed value that is never returned. Everything else is left to the validator, whose message names the line and rule.
 """
 from __future__ import annotations
 
@@ -65,6 +66,37 @@ class _AddAwait(ast.NodeTransformer):
         return node
 
 
+def _fix_solve(tree: ast.Module) -> list[str]:
+    """Normalise `solve`'s signature (annotations, defaults, renamed or missing parameters) and
+    return the last value when it is computed but never returned."""
+    solve = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "solve"), None)
+    if solve is None:
+        return []
+    repairs: list[str] = []
+    args = solve.args
+    names = [a.arg for a in args.posonlyargs + args.args]
+    wanted = ["problem", "ops"]
+    extra = args.vararg or args.kwarg or args.kwonlyargs or len(names) > 2
+    if not extra and (names != wanted or args.defaults or any(a.annotation for a in args.args) or solve.returns):
+        rename = {old: new for old, new in zip(names, wanted) if old != new and old not in wanted}
+        for node in ast.walk(solve):
+            if isinstance(node, ast.Name) and node.id in rename:
+                node.id = rename[node.id]
+        solve.args = ast.arguments(posonlyargs=[], args=[ast.arg("problem"), ast.arg("ops")], kwonlyargs=[],
+                                   kw_defaults=[], defaults=[])
+        solve.returns = None
+        repairs.append("signature")
+    if not any(isinstance(n, ast.Return) and n.value is not None for n in ast.walk(solve)) and solve.body:
+        last = solve.body[-1]
+        if isinstance(last, ast.Expr) and isinstance(last.value, ast.Await):
+            solve.body[-1] = ast.Return(value=last.value)
+            repairs.append("missing return")
+        elif isinstance(last, ast.Assign) and len(last.targets) == 1 and isinstance(last.targets[0], ast.Name):
+            solve.body.append(ast.Return(value=ast.Name(last.targets[0].id, ast.Load())))
+            repairs.append("missing return")
+    return repairs
+
+
 def _parses(code: str) -> bool:
     try:
         ast.parse(code)
@@ -100,6 +132,9 @@ def repair(code: str) -> tuple[str, list[str]]:
     tree = adder.visit(tree)
     if adder.count:
         repairs.append("missing await")
+    solve_repairs = _fix_solve(tree)
+    if adder.count or solve_repairs:
+        repairs += solve_repairs
         fixed = ast.unparse(ast.fix_missing_locations(tree))
     return fixed, repairs
 

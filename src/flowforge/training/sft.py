@@ -210,7 +210,9 @@ def write_model_card(dest: Path, summary: dict[str, Any]) -> None:
         f"- Wall time {summary['wall_s_total']:.0f} s, peak RSS {summary['peak_rss_mb']:.0f} MB (CPU, fp32 training).",
         f"- Adapter stored in fp16: {summary.get('adapter_bytes', 0) / 1e6:.1f} MB; {summary['trainable_params']} trainable parameters.",
         "", "## Reproduce", "```",
-        f"flowforge train sft --data {summary['data']} --out {cfg['out_dir']} --export {dest}", "```", "",
+        f"flowforge train sft --data {summary['data']} --out {cfg['out_dir']} --max-steps {cfg['max_steps']} "
+        f"--epochs {cfg['epochs']} --lr {cfg['learning_rate']} --batch-size {cfg['batch_size']} "
+        f"--micro-batch-size {cfg.get('micro_batch_size', cfg['batch_size'])} --seed {cfg['seed']} --export {dest}", "```", "",
         "## Limits",
         "- Trained only on template-derived workflows; it imitates those strategies rather than inventing new ones.",
         "- The embedded executor is very weak, so scores used for ranking the training workflows are noisy.",
