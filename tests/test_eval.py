@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from flowforge.errors import UserError
+from flowforge.generator import default_generator_spec
 from flowforge.evaluation.methods import parse_methods
 from flowforge.evaluation.run import run_eval
 from flowforge.evaluation.suites import SUITES, suite_cells
@@ -29,7 +30,7 @@ def test_suites_follow_the_protocol():
 def test_parse_methods_and_errors():
     ms = parse_methods("io,cot,search,generator,generator:hf:/ckpt+adapter:/a,generator_bo4:embedded")
     assert [m.kind for m in ms] == ["fixed", "fixed", "search", "generator", "generator", "generator"]
-    assert ms[3].spec == "embedded" and ms[4].spec == "hf:/ckpt+adapter:/a"
+    assert ms[3].spec == default_generator_spec() and ms[4].spec == "hf:/ckpt+adapter:/a"
     assert ms[5].samples == 4 and ms[5].spec == "embedded"
     for bad, msg in [("io,magic", "unknown method 'magic'"), ("io,io", "twice"), ("", "empty"),
                      ("generator_bo1", "N >= 2")]:

@@ -84,7 +84,7 @@ async def test_generate_then_run_round_trip_with_embedded_model(tmp_path):
     """The shipped generator writes a valid workflow for a training family; it then runs."""
     from flowforge.llm import load_llm
 
-    task, opset = get_task("synth/arith_word"), load_operator_set("default")
+    task, opset = get_task("synth/passage_qa"), load_operator_set("default")
     gen = await generate_workflow(task, opset, load_llm(default_generator_spec(), cache=tmp_path / "c.sqlite"))
     assert gen.usage.calls == 1 and gen.usage.completion_tokens > 0
     assert gen.selected.valid, f"{default_generator_spec()} wrote an invalid workflow: {gen.selected.error}"

@@ -251,7 +251,7 @@ def generate(
 
 @app.command()
 def demo(
-    task: str = typer.Option("synth/arith_word", "--task", help="Task to demo on."),
+    task: str = typer.Option("synth/passage_qa", "--task", help="Task to demo on."),
     limit: int = typer.Option(5, "--limit", help="Instances to run."),
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Run directory."),
     generator: Optional[str] = typer.Option(None, "--generator", help="Generator spec; default: the shipped adapter."),
