@@ -3,7 +3,7 @@
     flowforge train rl --out runs/rl --max-steps 30                       # CPU, embedded executor
     flowforge train rl --out runs/rl --executor openai:Qwen2.5-7B@http://localhost:8000/v1 \
         --base-model /models/qwen --use-vllm                               # GPU (not run here)
-    accelerate launch -m flowforge.cli train rl --use-vllm ...             # multi-GPU (not run here)
+    accelerate launch -m flowforge train rl --use-vllm ...             # multi-GPU (not run here)
 
 Each prompt is a (training task, operator-set variant) pair: the generator messages for the
 task description over a subset/shuffle/renaming of the base operator set. GRPO samples
