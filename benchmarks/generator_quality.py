@@ -10,6 +10,8 @@ Slices: training tasks are scored on their training side (first of train_splits:
 held-out tasks on test (they have nothing else; this is a diagnostic, not a reported figure).
 Sample 1 is greedy; samples 2..K use temperature 0.8 with seeds 1..K-1. Mean score counts an
 invalid workflow as 0 ("mean all") and also over valid ones only ("mean valid").
+"delivered" is what `flowforge generate` hands the user: the greedy workflow, or, when it is
+invalid, the first valid of up to --attempts samples (validator-guided resampling).
 """
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ from rich.table import Table
 
 
 async def task_quality(task_name: str, opset, generator, executor, samples: int, limit: int,
-                       max_tokens: int | None = None) -> dict:
-    from flowforge.generator.generate import sample_workflows
+                       max_tokens: int | None = None, attempts: int = 4) -> dict:
+    from flowforge.generator.generate import generate_workflow, sample_workflows
     from flowforge.tasks import get_task
     from flowforge.workflow.runtime import run_workflow_on_instances
     from flowforge.workflow.validate import operators_used, validate_workflow
@@ -36,6 +38,7 @@ async def task_quality(task_name: str, opset, generator, executor, samples: int,
         sample_workflows(task, opset, generator, n=1, temperature=0.0 if i == 0 else 0.8, seed=i)
         for i in range(samples)])
     cands = [g.candidates[0] for g in gens]
+    delivered = await generate_workflow(task, opset, generator, attempts=attempts)
     split = (task.train_splits or ["test"])[0] if not task.heldout else "test"
     instances = task.load(split, limit=limit) if limit > 0 else []
     scores, ops, cache = [], {}, {}
@@ -55,6 +58,9 @@ async def task_quality(task_name: str, opset, generator, executor, samples: int,
     return {
         "task": task.name, "split": split, "n_instances": len(instances), "samples": samples,
         "validity": sum(c.valid for c in cands) / samples,
+        "greedy_valid": cands[0].valid,
+        "delivered_valid": delivered.selected.valid,
+        "delivered_attempts": len(delivered.candidates),
         "operators": ops,
         "mean_all": (sum(0.0 if s is None or math.isnan(s) else s for s in scores) / samples) if instances else None,
         "mean_valid": sum(valid) / len(valid) if valid else None,
@@ -72,7 +78,7 @@ async def main_async(args) -> list[dict]:
     generator = load_llm(args.generator)
     executor = generator if args.executor == args.generator else load_llm(args.executor)
     return list(await asyncio.gather(*[  # all tasks at once: their calls share the local backend's batches
-        task_quality(t.strip(), opset, generator, executor, args.samples, args.limit, args.max_tokens)
+        task_quality(t.strip(), opset, generator, executor, args.samples, args.limit, args.max_tokens, args.attempts)
         for t in args.tasks.split(",") if t.strip()]))
 
 
@@ -85,6 +91,7 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=1)
     p.add_argument("--limit", type=int, default=4, help="instances per task for scores; 0: validity only")
     p.add_argument("--max-tokens", type=int, default=None, help="cap on every executor call's completion tokens")
+    p.add_argument("--attempts", type=int, default=4, help="attempts for the delivered workflow (as `generate --attempts`)")
     p.add_argument("--json", type=Path, default=None, help="also save the rows as JSON here")
     args = p.parse_args()
     from flowforge.errors import UserError
@@ -95,15 +102,22 @@ def main() -> None:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     table = Table(title=f"generator quality: {args.generator} (operators: {args.operators})")
-    for col in ("task", "split", "valid %", "operators used", "mean all", "mean valid", "prompt tokens"):
+    for col in ("task", "split", "valid %", "greedy", "delivered", "operators used", "mean all", "mean valid",
+                "prompt tokens"):
         table.add_column(col, justify="left" if col in ("task", "operators used") else "right")
     for r in rows:
-        table.add_row(r["task"], r["split"], f"{100 * r['validity']:.0f}",
+        table.add_row(r["task"], r["split"], f"{100 * r['validity']:.0f}", "✓" if r["greedy_valid"] else "✗",
+                      f"✓ ({r['delivered_attempts']})" if r["delivered_valid"] else "✗",
                       ", ".join(f"{k}×{v}" if v > 1 else k for k, v in r["operators"].items()) or "—",
                       "—" if r["mean_all"] is None else f"{r['mean_all']:.3f}",
                       "—" if r["mean_valid"] is None else f"{r['mean_valid']:.3f}",
                       f"[red]{r['prompt_tokens']}[/red]" if r["prompt_tokens"] > 700 else str(r["prompt_tokens"]))
     Console().print(table)
+    n = len(rows)
+    print(f"valid per sample {100 * sum(r['validity'] for r in rows) / n:.0f}%  "
+          f"greedy {100 * sum(r['greedy_valid'] for r in rows) / n:.0f}%  "
+          f"delivered (<= {args.attempts} attempts) {100 * sum(r['delivered_valid'] for r in rows) / n:.0f}%  "
+          f"over {n} tasks")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=2))

@@ -47,6 +47,30 @@ async def test_best_of_n_selects_on_validate_and_never_loads_test(arith_task, mo
     assert set(loaded) == {"validate"}
 
 
+async def test_invalid_greedy_sample_is_resampled_in_one_batched_call(arith_task):
+    opset = load_operator_set("default")
+    llm = FakeLLM([INVALID, INVALID, GOOD, BAD])
+    gen = await generate_workflow(arith_task, opset, llm, attempts=4)
+    assert [c["n"] for c in llm.calls] == [1, 3]
+    assert llm.calls[0]["temperature"] == 0.0 and llm.calls[1]["temperature"] > 0
+    assert gen.selected.valid and "ops.calculate" in gen.selected.source  # the first valid, not the last
+    assert gen.selection.startswith("greedy sample invalid; attempt 3 of 4")
+    assert gen.usage.calls == 2
+
+
+async def test_valid_greedy_sample_is_not_resampled_and_attempts_can_be_off(arith_task):
+    opset = load_operator_set("default")
+    llm = FakeLLM([GOOD])
+    gen = await generate_workflow(arith_task, opset, llm, attempts=4)
+    assert len(llm.calls) == 1 and gen.selection == "single sample (greedy)"
+    off = await generate_workflow(arith_task, opset, FakeLLM([INVALID]), attempts=1)
+    assert not off.selected.valid and len(off.candidates) == 1
+    none_valid = await generate_workflow(arith_task, opset, FakeLLM([INVALID] * 3), attempts=3)
+    assert not none_valid.selected.valid and none_valid.selection == "no valid workflow in 3 attempts"
+    with pytest.raises(UserError, match="--attempts"):
+        await generate_workflow(arith_task, opset, FakeLLM([GOOD]), attempts=0)
+
+
 async def test_best_of_n_refuses_test_and_missing_splits(arith_task):
     opset = load_operator_set("default")
     with pytest.raises(UserError, match="never uses test"):

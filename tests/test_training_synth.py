@@ -76,6 +76,28 @@ def test_synonyms_never_use_evaluation_only_names():
     assert not novel & {s for syns in T.SYNONYMS.values() for s in syns}
 
 
+def test_renamings_are_varied_and_never_evaluation_only(base):
+    novel = set(load_operator_set("novel").names)
+    rng = random.Random(0)
+    produced: set[str] = set()
+    for _ in range(200):
+        opset, mapping = augment_opset(base, ["answer_generate"], rng, "renamed")
+        produced |= set(mapping.values())
+        assert len(set(opset.names)) == len(opset.names)  # no two operators share a name
+    assert not produced & novel
+    # far more names than the fixed synonym lists: the generator cannot memorise the renamings
+    assert len(produced) > 2 * sum(len(v) for v in T.SYNONYMS.values())
+
+
+def test_random_name_avoids_taken_names():
+    rng = random.Random(0)
+    taken = {"a"}
+    for _ in range(100):
+        name = T.random_name("vote", rng, taken)
+        assert name is not None and name not in taken and name.isidentifier()
+        taken.add(name)
+
+
 def test_synth_refuses_heldout_tasks():
     for name in HELDOUT:
         with pytest.raises(UserError, match="held out"):

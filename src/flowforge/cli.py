@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from flowforge.errors import UserError
+from flowforge.generator.generate import ATTEMPTS
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 train_app = typer.Typer(no_args_is_help=True, help="Stage 1 (synth, sft) and stage 2 (rl) training.")
@@ -219,6 +220,7 @@ def generate(
     select_limit: int = typer.Option(8, "--select-limit", help="Instances per candidate for selection."),
     executor: str = typer.Option("embedded", "--executor", help="Executor spec for best-of-N selection runs."),
     examples: int = typer.Option(0, "--examples", help="Show up to this many example problems (no answers) in the prompt."),
+    attempts: int = typer.Option(ATTEMPTS, "--attempts", help="If the greedy workflow is invalid, resample up to N-1 more and keep the first valid (1: off)."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Write a workflow for a task with the generator (one greedy sample by default)."""
@@ -236,7 +238,8 @@ def generate(
     exe = load_llm(executor) if select_on else None
     with console.status(f"generating with {spec}..."):
         gen = asyncio.run(generate_workflow(t, opset, gen_llm, samples=samples, select_on=select_on,
-                                            select_limit=select_limit, executor=exe, seed=seed, examples=examples))
+                                            select_limit=select_limit, executor=exe, seed=seed, examples=examples,
+                                            attempts=attempts))
     text = workflow_header(t, opset, spec, gen) + gen.selected.source
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -256,6 +259,7 @@ def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Run directory."),
     generator: Optional[str] = typer.Option(None, "--generator", help="Generator spec; default: the shipped adapter."),
     executor: str = typer.Option("embedded", "--executor"),
+    attempts: int = typer.Option(ATTEMPTS, "--attempts", help="If the greedy workflow is invalid, resample up to N-1 more (1: off)."),
 ) -> None:
     """The main job on the embedded model: generate a workflow, run it, report."""
     import asyncio
@@ -274,7 +278,7 @@ def demo(
     t, opset = get_task(task), load_operator_set("default")
     split = "test" if "test" in t.splits else next(iter(t.splits))
     console.print(f"[bold]1. generate[/bold] a workflow for [cyan]{t.name}[/cyan] with {spec}")
-    gen = asyncio.run(generate_workflow(t, opset, load_llm(spec)))
+    gen = asyncio.run(generate_workflow(t, opset, load_llm(spec), attempts=attempts))
     source = workflow_header(t, opset, spec, gen) + gen.selected.source
     console.print(Syntax(source, "python", theme="ansi_dark"))
     if not gen.selected.valid:

@@ -1,6 +1,11 @@
 """Write workflows with a generator model: one greedy sample by default, or best-of-N
 selected on a validation split (never on test).
 
+A greedy sample that fails validation is not handed to the user as is: up to `attempts - 1`
+temperature samples are drawn (one batched call) and the first valid one is kept. The validator
+is the verifier, so this costs only generator tokens and never touches task data; the header
+of the written workflow says which attempt it is.
+
     flowforge generate --task gsm8k -o gsm8k.py
     flowforge generate --task drop --samples 4 --select-on validate -o drop.py
 """
@@ -22,6 +27,8 @@ if TYPE_CHECKING:
     from flowforge.tasks import Task
 
 MAX_TOKENS = 320
+ATTEMPTS = 4  # greedy + up to 3 resamples when the greedy workflow is invalid
+RESAMPLE_TEMPERATURE = 0.7
 SELECTION_SPLITS = ("validate", "train")  # selection may use these, never "test"
 
 
@@ -75,16 +82,32 @@ async def generate_workflow(
     temperature: float | None = None,
     seed: int | None = 0,
     examples: int = 0,
+    attempts: int = ATTEMPTS,
 ) -> Generation:
-    """One workflow, or the best of `samples` by mean score on `select_on` (validate/train only)."""
+    """One workflow, or the best of `samples` by mean score on `select_on` (validate/train only).
+    A single invalid sample is followed by up to `attempts - 1` resamples (first valid kept)."""
     if samples < 1:
         raise UserError(f"--samples must be at least 1, got {samples}")
+    if attempts < 1:
+        raise UserError(f"--attempts must be at least 1, got {attempts}")
     gen = await sample_workflows(task, opset, generator, n=samples, temperature=temperature, seed=seed,
                                  examples=examples)
+    if samples == 1 and attempts > 1 and not gen.candidates[0].valid:
+        more = await sample_workflows(task, opset, generator, n=attempts - 1, temperature=RESAMPLE_TEMPERATURE,
+                                      seed=None if seed is None else seed + 1, examples=examples)
+        gen.candidates += more.candidates
+        gen.usage.add(more.usage)
     valid = [c for c in gen.candidates if c.valid]
     if samples == 1 or not select_on:
         gen.selected = valid[0] if valid else gen.candidates[0]
-        gen.selection = "single sample" if samples == 1 else f"first valid of {samples} samples (unselected)"
+        if samples > 1:
+            gen.selection = f"first valid of {samples} samples (unselected)"
+        elif len(gen.candidates) == 1:
+            gen.selection = "single sample (greedy)"
+        else:
+            which = gen.candidates.index(gen.selected) + 1 if valid else None
+            gen.selection = (f"greedy sample invalid; attempt {which} of {len(gen.candidates)} (validator-guided resampling)"
+                             if which else f"no valid workflow in {len(gen.candidates)} attempts")
         return gen
     if select_on not in SELECTION_SPLITS:
         raise UserError(f"--select-on must be one of {', '.join(SELECTION_SPLITS)} (selection never uses test), got {select_on!r}")

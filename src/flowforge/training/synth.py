@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import ast
+import functools
 import hashlib
 import json
 import math
@@ -136,13 +137,12 @@ def augment_opset(base: "OperatorSet", used: list[str], rng: random.Random, kind
         keep = set(used) | set(rng.sample(others, rng.randint(0, len(others))))
         opset = opset.subset([n for n in base.names if n in keep], name=f"{base.name}-subset")
     if kind in ("renamed", "mixed"):
-        taken = set(opset.names)
+        taken = set(opset.names) | _evaluation_only_names()
+        rate = rng.choice((0.5, 0.8, 1.0))
         for op in opset.operators:
-            if rng.random() < 0.6:
-                choices = [s for s in T.SYNONYMS.get(op.impl, []) if s not in taken]
-                if choices:
-                    mapping[op.name] = rng.choice(choices)
-                    taken.add(mapping[op.name])
+            if rng.random() < rate and (name := T.random_name(op.impl, rng, taken)):
+                mapping[op.name] = name
+                taken.add(name)
         opset = opset.renamed(mapping, name=f"{base.name}-renamed") if mapping else opset
     if kind in ("shuffled", "mixed"):
         opset = opset.shuffled(rng)
@@ -150,6 +150,14 @@ def augment_opset(base: "OperatorSet", used: list[str], rng: random.Random, kind
 
 
 AUG_KINDS = ("subset", "shuffled", "renamed", "mixed")
+
+
+@functools.cache
+def _evaluation_only_names() -> frozenset[str]:
+    """Names of the `novel` set: zero-shot evaluation only, never produced by augmentation."""
+    from flowforge.operators import load_operator_set
+
+    return frozenset(load_operator_set("novel").names)
 
 
 # ---- candidates ---------------------------------------------------------------------------

@@ -184,8 +184,9 @@ def render(template: Template, params: dict, names: dict[str, str]) -> str:
     return template.render(Names(names), params) + "\n"
 
 
-# Names used when renaming operators for augmentation. Must never overlap the evaluation-only
-# `novel` operator set (enforced by tests/test_training_synth.py).
+# Names used when renaming operators for augmentation. Neither these nor the procedural names
+# below may overlap the evaluation-only `novel` operator set (enforced by
+# tests/test_training_synth.py and filtered at sampling time).
 SYNONYMS: dict[str, list[str]] = {
     "generate": ["llm_call", "respond", "complete_text", "instruct"],
     "answer_generate": ["think_then_answer", "solve_step", "cot_answer", "answer_question"],
@@ -202,3 +203,25 @@ SYNONYMS: dict[str, list[str]] = {
     "vote": ["most_common", "plurality", "tally"],
     "run_tests": ["check_tests", "public_tests", "try_tests"],
 }
+
+# Procedural names: generic verbs and nouns, so a renamed set cannot be learnt by heart and the
+# generator has to read each operator's description to know what it does.
+VERBS = ["run", "get", "make", "do", "apply", "call", "use", "invoke", "produce", "handle", "process", "perform"]
+NOUNS = ["step", "tool", "stage", "unit", "module", "skill", "action", "routine", "helper", "block", "node", "task"]
+
+
+def random_name(impl: str, rng, taken: set[str]) -> str | None:
+    """A fresh operator name for `impl`: a synonym (half the time), a verb_noun compound, or an
+    opaque `noun_N`. None when every draw collides with `taken`."""
+    for _ in range(20):
+        r = rng.random()
+        syns = SYNONYMS.get(impl, [])
+        if r < 0.5 and syns:
+            name = rng.choice(syns)
+        elif r < 0.8:
+            name = f"{rng.choice(VERBS)}_{rng.choice(NOUNS)}"
+        else:
+            name = f"{rng.choice(NOUNS)}_{rng.randint(1, 99)}"
+        if name not in taken:
+            return name
+    return None
