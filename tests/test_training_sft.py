@@ -50,6 +50,16 @@ def test_sft_trains_checkpoints_resumes_and_exports(tmp_path, tiny):
     card = (export / "README.md").read_text()
     assert "4 optimizer steps" in card
 
+    # rerunning a finished run re-exports the same weights without training another step
+    export2 = tmp_path / "adapter2"
+    s3 = train_sft(SFTRunConfig(max_steps=4, export=export2, **common))
+    assert s3["steps"] == 4 and not (out / "checkpoint-5").exists()
+    assert s3["train_loss"] == s2["train_loss"]
+    with safe_open(str(export / "adapter_model.safetensors"), "pt") as a, \
+            safe_open(str(export2 / "adapter_model.safetensors"), "pt") as b:
+        assert set(a.keys()) == set(b.keys())
+        assert all(a.get_tensor(k).equal(b.get_tensor(k)) for k in a.keys())
+
 
 def test_sft_config_names_the_fix(tmp_path):
     from flowforge.training.sft import SFTRunConfig

@@ -12,7 +12,7 @@ from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
+from transformers import TrainerCallback, TrainerState
 from transformers.trainer_utils import get_last_checkpoint
 
 
@@ -36,6 +36,22 @@ def save_config(cfg: Any, out_dir: Path, name: str = "flowforge_config.json") ->
 def last_checkpoint(out_dir: Path) -> str | None:
     """The newest `checkpoint-N` in out_dir, if a previous run left one (resume from it)."""
     return get_last_checkpoint(str(out_dir)) if out_dir.is_dir() else None
+
+
+def train_or_load_finished(trainer, resume: str | None, max_steps: int):
+    """`trainer.train(resume_from_checkpoint=resume)`, except that a checkpoint which already
+    reached max_steps is loaded instead (transformers would run one more step): rerunning a
+    finished run only re-exports. Returns the TrainOutput, or None when nothing was trained."""
+    if resume and max_steps > 0:
+        state = TrainerState.load_from_json(str(Path(resume) / "trainer_state.json"))
+        if state.global_step >= max_steps:
+            from peft import set_peft_model_state_dict
+            from safetensors.torch import load_file
+
+            set_peft_model_state_dict(trainer.model, load_file(str(Path(resume) / "adapter_model.safetensors")))
+            trainer.state = state
+            return None
+    return trainer.train(resume_from_checkpoint=resume)
 
 
 class RunLogCallback(TrainerCallback):

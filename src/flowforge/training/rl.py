@@ -47,6 +47,7 @@ from flowforge.training.common import (
     peak_rss_mb,
     plot_curves,
     save_config,
+    train_or_load_finished,
     write_json,
 )
 from flowforge.training.reward import PART_NAMES, WorkflowReward
@@ -210,7 +211,7 @@ def train_rl(cfg: RLRunConfig, executor=None, reward_run=None) -> dict[str, Any]
         callbacks=[RunLogCallback(cfg.out_dir, ("reward", "rewards/score/mean", "kl"), show=cfg.progress)])
     resume = last_checkpoint(cfg.out_dir)
     # 3. train, save, plot
-    trainer.train(resume_from_checkpoint=resume)
+    train_or_load_finished(trainer, resume, cfg.max_steps)
     trainer.save_model(str(cfg.out_dir / "final"))
     keys = ["reward", "reward_std", "rewards/score/mean", "rewards/valid/mean", "rewards/cost/mean",
             "rewards/executes/mean", "kl", "time/generation_s", "time/reward_s", "time/update_s"]

@@ -33,6 +33,7 @@ from flowforge.training.common import (
     peak_rss_mb,
     plot_curves,
     save_config,
+    train_or_load_finished,
     write_json,
 )
 
@@ -149,7 +150,7 @@ def train_sft(cfg: SFTRunConfig) -> dict[str, Any]:
                          callbacks=[RunLogCallback(cfg.out_dir, ("loss", "learning_rate"), show=cfg.progress)])
     resume = last_checkpoint(cfg.out_dir)
     # 3. train (resuming when a checkpoint exists), then save the final adapter
-    result = trainer.train(resume_from_checkpoint=resume)
+    result = train_or_load_finished(trainer, resume, cfg.max_steps)
     trainer.save_model(str(cfg.out_dir / "final"))
     plot_curves(cfg.out_dir, ["loss", "learning_rate"], "loss.png", f"SFT on {cfg.data.name}")
     summary = _summary(cfg, trainer, result, rows, base_path, resume, time.monotonic() - t0)
@@ -174,7 +175,7 @@ def _summary(cfg, trainer, result, rows, base_path, resume, wall_s) -> dict[str,
         "stage": "sft", "data": str(cfg.data), "examples": len(rows), "base_model": base_path,
         "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0, 3),
         "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
-        "train_loss": result.training_loss, "trainable_params": trainable,
+        "train_loss": result.training_loss if result else prev.get("train_loss"), "trainable_params": trainable,
         "wall_s_total": round(sum(s["wall_s"] for s in sessions), 1),
         "peak_rss_mb": max(s["peak_rss_mb"] for s in sessions), "sessions": sessions,
         "config": config_dict(cfg),
