@@ -174,3 +174,9 @@ def test_run_synth_end_to_end_and_resume(tmp_path):
     n_calls = len(llm.calls)
     s2 = run_synth(cfg, executor=llm, show=False)  # resume: nothing reruns
     assert s2["ran_this_session"] == 0 and len(llm.calls) == n_calls and s2["sft_examples"] == s["sft_examples"]
+    # the SFT file does not depend on the order in which candidates finished
+    first = (tmp_path / "sft.jsonl").read_text()
+    lines = (tmp_path / "candidates.jsonl").read_text().splitlines()
+    (tmp_path / "candidates.jsonl").write_text("\n".join(reversed(lines)) + "\n")
+    run_synth(cfg, executor=llm, show=False)
+    assert (tmp_path / "sft.jsonl").read_text() == first

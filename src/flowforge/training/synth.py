@@ -327,7 +327,7 @@ async def _run(cfg: SynthConfig, executor: "LLM", teacher: "LLM | None", progres
     kept = select_top(records, cfg.top_m, cfg.min_score)
     by_name = {t.name: t for t in tasks}
     rows = []
-    for tname, recs in kept.items():
+    for tname, recs in sorted(kept.items()):  # sorted: the shuffle below must not see completion order
         for rec in recs:
             rows += sft_pairs(rec, by_name[tname], base, cfg.augment, cfg.seed)
     rows = dedupe(rows)
