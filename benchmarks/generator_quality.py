@@ -27,7 +27,7 @@ from rich.table import Table
 
 
 async def task_quality(task_name: str, opset, generator, executor, samples: int, limit: int,
-                       max_tokens: int | None = None, attempts: int = 4) -> dict:
+                       max_tokens: int | None = None, attempts: int = 8) -> dict:
     from flowforge.generator.generate import generate_workflow, sample_workflows
     from flowforge.tasks import get_task
     from flowforge.workflow.runtime import run_workflow_on_instances
@@ -60,7 +60,7 @@ async def task_quality(task_name: str, opset, generator, executor, samples: int,
         "validity": sum(c.valid for c in cands) / samples,
         "greedy_valid": cands[0].valid,
         "delivered_valid": delivered.selected.valid,
-        "delivered_attempts": len(delivered.candidates),
+        "delivered_attempt": (delivered.candidates.index(delivered.selected) + 1) if delivered.selected.valid else None,
         "operators": ops,
         "mean_all": (sum(0.0 if s is None or math.isnan(s) else s for s in scores) / samples) if instances else None,
         "mean_valid": sum(valid) / len(valid) if valid else None,
@@ -91,7 +91,7 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=1)
     p.add_argument("--limit", type=int, default=4, help="instances per task for scores; 0: validity only")
     p.add_argument("--max-tokens", type=int, default=None, help="cap on every executor call's completion tokens")
-    p.add_argument("--attempts", type=int, default=4, help="attempts for the delivered workflow (as `generate --attempts`)")
+    p.add_argument("--attempts", type=int, default=8, help="attempts for the delivered workflow (as `generate --attempts`)")
     p.add_argument("--json", type=Path, default=None, help="also save the rows as JSON here")
     args = p.parse_args()
     from flowforge.errors import UserError
@@ -107,7 +107,7 @@ def main() -> None:
         table.add_column(col, justify="left" if col in ("task", "operators used") else "right")
     for r in rows:
         table.add_row(r["task"], r["split"], f"{100 * r['validity']:.0f}", "✓" if r["greedy_valid"] else "✗",
-                      f"✓ ({r['delivered_attempts']})" if r["delivered_valid"] else "✗",
+                      f"✓ ({r['delivered_attempt']})" if r["delivered_valid"] else "✗",
                       ", ".join(f"{k}×{v}" if v > 1 else k for k, v in r["operators"].items()) or "—",
                       "—" if r["mean_all"] is None else f"{r['mean_all']:.3f}",
                       "—" if r["mean_valid"] is None else f"{r['mean_valid']:.3f}",

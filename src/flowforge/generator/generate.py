@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from flowforge.tasks import Task
 
 MAX_TOKENS = 320
-ATTEMPTS = 4  # greedy + up to 3 resamples when the greedy workflow is invalid
+ATTEMPTS = 8  # greedy + up to 7 resamples (one batched call) when the greedy workflow is invalid
 RESAMPLE_TEMPERATURE = 0.7
 SELECTION_SPLITS = ("validate", "train")  # selection may use these, never "test"
 
