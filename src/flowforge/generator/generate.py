@@ -43,6 +43,12 @@ class Generation:
     selection_scores: list[float | None] = field(default_factory=list)
     selection_usage: Usage = field(default_factory=Usage)
 
+    @property
+    def attempt(self) -> int | None:
+        """1-based index of the selected workflow among the candidates, if it is valid."""
+        sel = self.selected
+        return self.candidates.index(sel) + 1 if sel is not None and sel.valid else None
+
 
 def example_problems(task: "Task", k: int) -> list[str]:
     """Up to k example problems (no answers) from a training-side split, never test."""
@@ -105,9 +111,8 @@ async def generate_workflow(
         elif len(gen.candidates) == 1:
             gen.selection = "single sample (greedy)"
         else:
-            which = gen.candidates.index(gen.selected) + 1 if valid else None
-            gen.selection = (f"greedy sample invalid; attempt {which} of {len(gen.candidates)} (validator-guided resampling)"
-                             if which else f"no valid workflow in {len(gen.candidates)} attempts")
+            gen.selection = (f"greedy sample invalid; attempt {gen.attempt} of {len(gen.candidates)} (validator-guided resampling)"
+                             if gen.attempt else f"no valid workflow in {len(gen.candidates)} attempts")
         return gen
     if select_on not in SELECTION_SPLITS:
         raise UserError(f"--select-on must be one of {', '.join(SELECTION_SPLITS)} (selection never uses test), got {select_on!r}")
