@@ -12,6 +12,8 @@ Sample 1 is greedy; samples 2..K use temperature 0.8 with seeds 1..K-1. Mean sco
 invalid workflow as 0 ("mean all") and also over valid ones only ("mean valid").
 "delivered" is what `flowforge generate` hands the user: the greedy workflow, or, when it is
 invalid, the first valid of up to --attempts samples (validator-guided resampling).
+Operator calls (names, keyword arguments) are constrained while decoding on local generators, as in `flowforge generate`;
+--no-constrain measures the unconstrained model.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from rich.table import Table
 
 
 async def task_quality(task_name: str, opset, generator, executor, samples: int, limit: int,
-                       max_tokens: int | None = None, attempts: int = 8) -> dict:
+                       max_tokens: int | None = None, attempts: int = 8, constrain: bool = True) -> dict:
     from flowforge.generator.generate import generate_workflow, sample_workflows
     from flowforge.tasks import get_task
     from flowforge.workflow.runtime import run_workflow_on_instances
@@ -35,10 +37,10 @@ async def task_quality(task_name: str, opset, generator, executor, samples: int,
 
     task = get_task(task_name)
     gens = await asyncio.gather(*[
-        sample_workflows(task, opset, generator, n=1, temperature=0.0 if i == 0 else 0.8, seed=i)
+        sample_workflows(task, opset, generator, n=1, temperature=0.0 if i == 0 else 0.8, seed=i, constrain=constrain)
         for i in range(samples)])
     cands = [g.candidates[0] for g in gens]
-    delivered = await generate_workflow(task, opset, generator, attempts=attempts)
+    delivered = await generate_workflow(task, opset, generator, attempts=attempts, constrain=constrain)
     split = (task.train_splits or ["test"])[0] if not task.heldout else "test"
     instances = task.load(split, limit=limit) if limit > 0 else []
     scores, ops, cache = [], {}, {}
@@ -56,7 +58,7 @@ async def task_quality(task_name: str, opset, generator, executor, samples: int,
         scores.append(cache[c.source])
     valid = [s for s in scores if s is not None]
     return {
-        "task": task.name, "split": split, "n_instances": len(instances), "samples": samples,
+        "task": task.name, "split": split, "constrained": gens[0].constrained, "n_instances": len(instances), "samples": samples,
         "validity": sum(c.valid for c in cands) / samples,
         "greedy_valid": cands[0].valid,
         "delivered_valid": delivered.selected.valid,
@@ -78,7 +80,8 @@ async def main_async(args) -> list[dict]:
     generator = load_llm(args.generator)
     executor = generator if args.executor == args.generator else load_llm(args.executor)
     return list(await asyncio.gather(*[  # all tasks at once: their calls share the local backend's batches
-        task_quality(t.strip(), opset, generator, executor, args.samples, args.limit, args.max_tokens, args.attempts)
+        task_quality(t.strip(), opset, generator, executor, args.samples, args.limit, args.max_tokens, args.attempts,
+                     not args.no_constrain)
         for t in args.tasks.split(",") if t.strip()]))
 
 
@@ -92,6 +95,7 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=4, help="instances per task for scores; 0: validity only")
     p.add_argument("--max-tokens", type=int, default=None, help="cap on every executor call's completion tokens")
     p.add_argument("--attempts", type=int, default=8, help="attempts for the delivered workflow (as `generate --attempts`)")
+    p.add_argument("--no-constrain", action="store_true", help="sample without constraining operator calls")
     p.add_argument("--json", type=Path, default=None, help="also save the rows as JSON here")
     args = p.parse_args()
     from flowforge.errors import UserError
@@ -101,7 +105,8 @@ def main() -> None:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    table = Table(title=f"generator quality: {args.generator} (operators: {args.operators})")
+    constrained = "operator calls constrained" if rows and rows[0]["constrained"] else "unconstrained"
+    table = Table(title=f"generator quality: {args.generator} (operators: {args.operators}; {constrained})")
     for col in ("task", "split", "valid %", "greedy", "delivered", "operators used", "mean all", "mean valid",
                 "prompt tokens"):
         table.add_column(col, justify="left" if col in ("task", "operators used") else "right")

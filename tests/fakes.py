@@ -18,8 +18,10 @@ class FakeLLM:
     responder function of the messages. Records every call in `calls` (messages + params).
     Usage counts whitespace-separated words as tokens."""
 
-    def __init__(self, responder: Callable[[Messages], str] | list[str], name: str = "fake"):
+    def __init__(self, responder: Callable[[Messages], str] | list[str], name: str = "fake",
+                 supports_constraints: bool = False):
         self.name = name
+        self.supports_constraints = supports_constraints  # then `constraint=` is recorded, not obeyed
         self.usage = Usage()
         self.calls: list[dict] = []
         self._script = list(responder) if isinstance(responder, list) else None
@@ -31,9 +33,11 @@ class FakeLLM:
         assert self._script, f"FakeLLM script exhausted after {len(self.calls)} calls"
         return self._script.pop(0)
 
-    async def complete(self, messages, *, n=1, temperature=0.0, max_tokens=256, stop=None, seed=None) -> Completion:
+    async def complete(self, messages, *, n=1, temperature=0.0, max_tokens=256, stop=None, seed=None,
+                       **extra) -> Completion:
+        assert set(extra) <= ({"constraint"} if self.supports_constraints else set()), extra
         self.calls.append(dict(messages=messages, n=n, temperature=temperature, max_tokens=max_tokens,
-                               stop=stop, seed=seed))
+                               stop=stop, seed=seed, **extra))
         texts = [self._next(messages) for _ in range(n)]
         usage = Usage(
             calls=1,

@@ -92,6 +92,8 @@ CASES = [  # id, argv (with {d} = the case dir), regex the single stderr line mu
     ("out_holds_other_run", run_args()[:-1] + ["{d}/other"], r"{d}/other holds a different run \(task: 'gsm8k'"),
     ("option_out_of_range", run_args() + ["--concurrency", "0"], r"'--concurrency'"),
     ("option_missing", ["run", "{d}/io.py"], r"Missing option '--task'"),
+    ("rl_micro_batch_not_dividing", ["train", "rl", "--out", "{d}/rl", "--num-generations", "4", "--micro-batch-size", "3"],
+     r"--micro-batch-size must divide num_generations \* prompts_per_step = 8, got 3"),
 ]
 OPSET_CASES = [  # the same file through `flowforge operators PATH` and `flowforge run --operators PATH`
     ("syntax", "ops_syntax.yaml", r"{d}/ops\.yaml:4: not valid YAML"),

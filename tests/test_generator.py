@@ -58,6 +58,21 @@ async def test_invalid_greedy_sample_is_resampled_in_one_batched_call(arith_task
     assert gen.usage.calls == 2
 
 
+async def test_operator_calls_are_constrained_on_backends_that_can(arith_task):
+    from flowforge.llm.constrain import OpsConstraint
+
+    opset = load_operator_set("default")
+    llm = FakeLLM([INVALID, GOOD], supports_constraints=True)
+    gen = await generate_workflow(arith_task, opset, llm, attempts=2)
+    assert [c["constraint"] for c in llm.calls] == [OpsConstraint.for_opset(opset)] * 2  # greedy and resample
+    assert gen.constrained and "operator calls constrained" in workflow_header(arith_task, opset, "fake", gen)
+    off = FakeLLM([GOOD], supports_constraints=True)
+    gen = await generate_workflow(arith_task, opset, off, constrain=False)
+    assert "constraint" not in off.calls[0] and not gen.constrained
+    plain = FakeLLM([GOOD])  # a backend without the capability (e.g. HTTP) is never sent one
+    assert not (await generate_workflow(arith_task, opset, plain)).constrained and "constraint" not in plain.calls[0]
+
+
 async def test_valid_greedy_sample_is_not_resampled_and_attempts_can_be_off(arith_task):
     opset = load_operator_set("default")
     llm = FakeLLM([GOOD])

@@ -46,6 +46,25 @@ async def test_params_are_part_of_the_key(tmp_path):
     assert len(inner.calls) == 6
 
 
+async def test_constraint_is_part_of_the_key_and_passed_through(tmp_path):
+    from flowforge.llm.constrain import OpsConstraint, OpSignature
+
+    def sigs(*names):
+        return OpsConstraint(tuple(OpSignature(n, ("input",), ("input",)) for n in names))
+
+    it = itertools.count()
+    inner = FakeLLM(lambda m: f"sample {next(it)}", supports_constraints=True)
+    c = CachedLLM(inner, tmp_path / "c.sqlite")
+    assert c.supports_constraints and not CachedLLM(counter(), tmp_path / "d.sqlite").supports_constraints
+    a = sigs("x", "y")
+    free = await c.complete(M)
+    with_a = await c.complete(M, constraint=a)
+    assert with_a.texts != free.texts and inner.calls[-1]["constraint"] == a
+    assert (await c.complete(M, constraint=sigs("y", "x"))).texts == with_a.texts  # order-free key
+    await c.complete(M, constraint=sigs("x", "z"))
+    assert len(inner.calls) == 3 and "constraint" not in inner.calls[0]
+
+
 async def test_n_grows_incrementally(tmp_path):
     inner = counter()
     c = CachedLLM(inner, tmp_path / "c.sqlite")

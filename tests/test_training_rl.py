@@ -17,7 +17,8 @@ def _recording_run():
     calls = []
 
     async def run(source, task, instances, **kw):
-        calls.append({"source": source, "task": task.name, "ids": tuple(i.id for i in instances)})
+        calls.append({"source": source, "task": task.name, "ids": tuple(i.id for i in instances),
+                      "timeout_s": kw.get("timeout_s")})
         return await run_workflow_on_instances(source, task, instances, **kw)
 
     return run, calls
@@ -121,12 +122,13 @@ def test_grpo_two_steps_changes_params_and_shares_instances(tmp_path, sft_adapte
 
     tiny, adapter = sft_adapter
     run, calls = _recording_run()
-    cfg = _cfg(tmp_path / "rl", sft_adapter=adapter, base_model=str(tiny))
+    cfg = _cfg(tmp_path / "rl", sft_adapter=adapter, base_model=str(tiny), timeout_s=30.0)
     summary = train_rl(cfg, executor=FakeLLM(lambda m: "Answer: 3"), reward_run=run)
     assert summary["steps"] == 2 and (tmp_path / "rl" / "checkpoint-2").is_dir()
     rewards = [json.loads(line) for line in (tmp_path / "rl" / "rewards.jsonl").read_text().splitlines()]
     assert {r["step"] for r in rewards} == {0, 1} and len(rewards) == 8
     assert calls, "no sampled workflow was valid, so nothing was executed"
+    assert {c["timeout_s"] for c in calls} == {30.0}  # the reward's own per-instance limit
     by_step = {}
     for r, c in zip([r for r in rewards if r["valid"]], calls):
         by_step.setdefault(r["step"], set()).add(c["ids"])

@@ -221,6 +221,7 @@ def generate(
     executor: str = typer.Option("embedded", "--executor", help="Executor spec for best-of-N selection runs."),
     examples: int = typer.Option(0, "--examples", help="Show up to this many example problems (no answers) in the prompt."),
     attempts: int = typer.Option(ATTEMPTS, "--attempts", help="If the greedy workflow is invalid, resample up to N-1 more and keep the first valid (1: off)."),
+    constrain: bool = typer.Option(True, "--constrain/--no-constrain", help="Constrain operator calls (names, keyword arguments) to the operator set while decoding (local generators)."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Write a workflow for a task with the generator (one greedy sample by default)."""
@@ -239,7 +240,7 @@ def generate(
     with console.status(f"generating with {spec}..."):
         gen = asyncio.run(generate_workflow(t, opset, gen_llm, samples=samples, select_on=select_on,
                                             select_limit=select_limit, executor=exe, seed=seed, examples=examples,
-                                            attempts=attempts))
+                                            attempts=attempts, constrain=constrain))
     text = workflow_header(t, opset, spec, gen) + gen.selected.source
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -377,6 +378,8 @@ def train_rl_cmd(
     weight_valid: float = typer.Option(0.5, "--weight-valid"),
     weight_cost: float = typer.Option(0.01, "--weight-cost"),
     save_steps: int = typer.Option(5, "--save-steps"),
+    micro_batch_size: int = typer.Option(2, "--micro-batch-size", help="Completions per forward/backward pass (bounds memory)."),
+    timeout_s: float = typer.Option(60.0, "--timeout-s", help="Per-instance wall limit when executing a workflow for its reward."),
     use_vllm: bool = typer.Option(False, "--use-vllm", help="GPU only: generate with vLLM (colocate)."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
@@ -387,10 +390,11 @@ def train_rl_cmd(
                       operators=operators, executor=executor, k=k, num_generations=num_generations,
                       prompts_per_step=prompts_per_step, max_steps=max_steps,
                       max_completion_length=max_completion_length, learning_rate=learning_rate, beta=beta,
-                      weight_valid=weight_valid, weight_cost=weight_cost, save_steps=save_steps, use_vllm=use_vllm,
-                      seed=seed)
+                      weight_valid=weight_valid, weight_cost=weight_cost, save_steps=save_steps,
+                      micro_batch_size=micro_batch_size, timeout_s=timeout_s, use_vllm=use_vllm, seed=seed)
     s = train_rl(cfg)
-    console.print(f"{s['steps']} steps, reward {s['first_reward']} -> {s['last_reward']}, {s['wall_s']:.0f} s; run dir {out}")
+    console.print(f"{s['steps']} steps, reward {s['first_reward']} -> {s['last_reward']}, {s['wall_s']:.0f} s, "
+                  f"peak RSS {s['peak_rss_mb']:.0f} MB; run dir {out}")
 
 
 # ---- eval / search / report (evaluation) -----------------------------------------------

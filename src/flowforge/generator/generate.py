@@ -6,6 +6,10 @@ temperature samples are drawn (one batched call) and the first valid one is kept
 is the verifier, so this costs only generator tokens and never touches task data; the header
 of the written workflow says which attempt it is.
 
+On backends that can mask tokens (local ones), operator calls are constrained while decoding:
+names from the operator set, keyword arguments from the signature, required ones all given
+(llm/constrain.py); `constrain=False` turns it off.
+
     flowforge generate --task gsm8k -o gsm8k.py
     flowforge generate --task drop --samples 4 --select-on validate -o drop.py
 """
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING
 from flowforge.errors import UserError
 from flowforge.generator.parse import ParsedWorkflow, parse_workflow
 from flowforge.generator.prompt import build_messages
+from flowforge.llm.constrain import OpsConstraint
 from flowforge.types import Usage
 
 if TYPE_CHECKING:
@@ -42,6 +47,7 @@ class Generation:
     selection: str = "single sample"
     selection_scores: list[float | None] = field(default_factory=list)
     selection_usage: Usage = field(default_factory=Usage)
+    constrained: bool = False  # operator calls were constrained while decoding
 
     @property
     def attempt(self) -> int | None:
@@ -68,12 +74,16 @@ async def sample_workflows(
     temperature: float | None = None,
     seed: int | None = 0,
     examples: int = 0,
+    constrain: bool = True,
 ) -> Generation:
-    """n generations for (task, operator set); greedy when n == 1 unless a temperature is given."""
+    """n generations for (task, operator set); greedy when n == 1 unless a temperature is given.
+    With `constrain` (and a backend that supports it) operator calls are constrained to the set's."""
     temp = temperature if temperature is not None else (0.0 if n == 1 else 0.8)
     messages = build_messages(task.description, task.answer_format, opset, example_problems(task, examples))
-    out = await generator.complete(messages, n=n, temperature=temp, max_tokens=MAX_TOKENS, seed=seed)
-    return Generation([parse_workflow(text, opset) for text in out.texts], out.usage)
+    constrained = constrain and getattr(generator, "supports_constraints", False)
+    kw = {"constraint": OpsConstraint.for_opset(opset)} if constrained else {}
+    out = await generator.complete(messages, n=n, temperature=temp, max_tokens=MAX_TOKENS, seed=seed, **kw)
+    return Generation([parse_workflow(text, opset) for text in out.texts], out.usage, constrained=constrained)
 
 
 async def generate_workflow(
@@ -89,6 +99,7 @@ async def generate_workflow(
     seed: int | None = 0,
     examples: int = 0,
     attempts: int = ATTEMPTS,
+    constrain: bool = True,
 ) -> Generation:
     """One workflow, or the best of `samples` by mean score on `select_on` (validate/train only).
     A single invalid sample is followed by up to `attempts - 1` resamples (first valid kept)."""
@@ -97,10 +108,10 @@ async def generate_workflow(
     if attempts < 1:
         raise UserError(f"--attempts must be at least 1, got {attempts}")
     gen = await sample_workflows(task, opset, generator, n=samples, temperature=temperature, seed=seed,
-                                 examples=examples)
+                                 examples=examples, constrain=constrain)
     if samples == 1 and attempts > 1 and not gen.candidates[0].valid:
         more = await sample_workflows(task, opset, generator, n=attempts - 1, temperature=RESAMPLE_TEMPERATURE,
-                                      seed=None if seed is None else seed + 1, examples=examples)
+                                      seed=None if seed is None else seed + 1, examples=examples, constrain=constrain)
         gen.candidates += more.candidates
         gen.usage.add(more.usage)
     valid = [c for c in gen.candidates if c.valid]
@@ -147,7 +158,7 @@ def workflow_header(task: "Task", opset: "OperatorSet", generator_name: str, gen
     sel = gen.selected
     lines = [
         f"# flowforge workflow for task {task.name} (operators: {opset.name})",
-        f"# generator: {generator_name}; {gen.selection}",
+        f"# generator: {generator_name}; {gen.selection}" + ("; operator calls constrained" if gen.constrained else ""),
         f"# generator cost: {gen.usage.calls} calls, {gen.usage.tokens} tokens"
         + (f"; selection runs: {gen.selection_usage.calls} calls, {gen.selection_usage.tokens} tokens"
            if gen.selection_usage.calls else ""),

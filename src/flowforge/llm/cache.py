@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from flowforge.llm.base import LLM, Messages
+from flowforge.llm.constrain import OpsConstraint
 from flowforge.llm.sampling import sample_seed
 from flowforge.types import Completion, Usage
 
@@ -40,11 +41,16 @@ class CachedLLM:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
 
-    def key(self, messages: Messages, temperature: float, max_tokens: int, stop, seed, index: int) -> str:
-        blob = json.dumps(
-            [self.key_name, messages, float(temperature), max_tokens, list(stop or []), seed, index],
-            sort_keys=True, ensure_ascii=False,
-        )
+    @property
+    def supports_constraints(self) -> bool:
+        return getattr(self.inner, "supports_constraints", False)
+
+    def key(self, messages: Messages, temperature: float, max_tokens: int, stop, seed, index: int,
+            constraint: OpsConstraint | None = None) -> str:
+        parts = [self.key_name, messages, float(temperature), max_tokens, list(stop or []), seed, index]
+        if constraint is not None:  # unconstrained keys stay as they were
+            parts.append(constraint.key())
+        blob = json.dumps(parts, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def _get(self, keys: list[str]) -> dict[str, tuple[str, int, int]]:
@@ -68,14 +74,17 @@ class CachedLLM:
         max_tokens: int = 256,
         stop: list[str] | None = None,
         seed: int | None = None,
+        constraint: OpsConstraint | None = None,
     ) -> Completion:
         t0 = time.perf_counter()
-        keys = [self.key(messages, temperature, max_tokens, stop, seed, k) for k in range(n)]
+        keys = [self.key(messages, temperature, max_tokens, stop, seed, k, constraint) for k in range(n)]
         hits = self._get(keys)
         missing = [k for k in range(n) if keys[k] not in hits]
         usage = Usage(calls=1)
         if missing:
             kw = dict(temperature=temperature, max_tokens=max_tokens, stop=stop)
+            if constraint is not None:
+                kw["constraint"] = constraint
             if seed is not None and temperature > 0:  # one call per sample, with that sample's seed
                 comps = await asyncio.gather(
                     *(self.inner.complete(messages, n=1, seed=sample_seed(seed, k), **kw) for k in missing)

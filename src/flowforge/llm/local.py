@@ -23,6 +23,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -38,6 +39,7 @@ from transformers import (
 
 from flowforge.errors import BackendConfigError, BackendError
 from flowforge.llm.base import Messages
+from flowforge.llm.constrain import OpsConstraint
 from flowforge.llm.embedded import embedded_model_dir, set_torch_threads
 from flowforge.llm.sampling import sample_seed, truncate_at_stop
 from flowforge.types import Completion, Usage
@@ -52,6 +54,7 @@ class _Request:
     max_new: int
     stop: list[str]
     seeds: list[int]
+    constraint: OpsConstraint | None = None
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
 
 
@@ -70,6 +73,32 @@ class _RowSampler(LogitsProcessor):
             out[i].fill_(float("-inf"))
             out[i, tok] = 0.0
         return out
+
+
+class _RowConstrain(LogitsProcessor):
+    """Masks, per row with an OpsConstraint, the tokens that would break it. Each row's automaton
+    state advances by the text of the token it just generated; a row whose text broke the rules
+    anyway (its state had no allowed token) is left unconstrained from then on."""
+
+    def __init__(self, prompt_len: int, constraints: list[OpsConstraint | None], engine: "Engine"):
+        self.engine, self.seen = engine, prompt_len
+        self.rows = {i: (c, c.initial) for i, c in enumerate(constraints) if c is not None}
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        texts = self.engine.token_texts
+        new = input_ids[:, self.seen:].tolist()
+        self.seen = input_ids.shape[1]
+        for i, (c, state) in list(self.rows.items()):
+            state = c.advance(state, "".join(texts[t] for t in new[i]))
+            if state is None:
+                del self.rows[i]
+                continue
+            self.rows[i] = (c, state)
+            banned = self.engine.banned_tokens(c, state)
+            if banned is not None:
+                n = min(len(banned), scores.shape[1])  # a model's vocab may be padded past the tokenizer's
+                scores[i, :n].masked_fill_(banned[:n], float("-inf"))
+        return scores
 
 
 class _RowStop(StoppingCriteria):
@@ -109,6 +138,7 @@ class Engine:
         eos = [eos] if isinstance(eos, int) else list(eos or [])
         self.eos_ids = sorted(set(eos) | ({tokenizer.eos_token_id} - {None}))
         self.batches = 0  # number of generate calls (tests check batching)
+        self._banned: dict[tuple, torch.Tensor | None] = {}  # (constraint, state) -> bool mask of banned tokens
         self._q: queue.Queue[_Request | None] = queue.Queue()  # None: wake up and stop
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="flowforge-generate", daemon=True)
@@ -138,6 +168,24 @@ class Engine:
         return req.future
 
     # -- worker thread --------------------------------------------------------------------
+    @cached_property
+    def token_texts(self) -> list[str]:
+        """Each vocabulary id's text, decoded alone."""
+        return self.tok.batch_decode([[i] for i in range(len(self.tok))], skip_special_tokens=True)
+
+    def banned_tokens(self, constraint: OpsConstraint, state: tuple) -> torch.Tensor | None:
+        """Mask of the tokens `constraint` forbids after `state` (cached); None when none are, or
+        when every token would be (the constraint cannot be met, so it steps aside)."""
+        key = (constraint, state)
+        if key not in self._banned:
+            ids = constraint.banned(state, self.token_texts)
+            mask = None
+            if 0 < len(ids) < len(self.token_texts):
+                mask = torch.zeros(len(self.token_texts), dtype=torch.bool)
+                mask[ids] = True
+            self._banned[key] = mask
+        return self._banned[key]
+
     def _loop(self) -> None:
         while not self._closed.is_set():
             first = self._q.get()
@@ -178,10 +226,11 @@ class Engine:
                 r.future.set_exception(BackendError("the local model engine is closed (the process is exiting)"))
 
     def _generate(self, reqs: list[_Request]) -> list[tuple[list[str], int]]:
-        prompts, temps, gens, max_new, stops = [], [], [], [], []
+        prompts, temps, gens, max_new, stops, constraints = [], [], [], [], [], []
         for r in reqs:
             for k in range(r.rows):
                 prompts.append(r.prompt_ids)
+                constraints.append(r.constraint)
                 temps.append(r.temperature)
                 gens.append(torch.Generator().manual_seed(r.seeds[k]) if r.temperature > 0 else None)
                 max_new.append(r.max_new)
@@ -199,7 +248,9 @@ class Engine:
             pad_token_id=self.pad_id,
             eos_token_id=self.eos_ids,
         )
-        processors = LogitsProcessorList([_RowSampler(temps, gens)] if any(t > 0 for t in temps) else [])
+        processors = LogitsProcessorList(
+            ([_RowConstrain(width, constraints, self)] if any(constraints) else [])
+            + ([_RowSampler(temps, gens)] if any(t > 0 for t in temps) else []))
         criteria = StoppingCriteriaList([_RowStop(width, max_new, stops, self.tok, self._closed)])
         with torch.inference_mode():
             out = self.model.generate(
@@ -275,6 +326,8 @@ class LocalLLM:
     """The LLM protocol over a local engine. Cheap to create: the weights load on the first call
     (or `load()`), so a run served entirely from the cache never loads them. Engines are shared."""
 
+    supports_constraints = True
+
     def __init__(self, name: str, path: str | None = None, adapter: str | None = None):
         self.name = name
         self.usage = Usage()
@@ -299,6 +352,7 @@ class LocalLLM:
         max_tokens: int = 256,
         stop: list[str] | None = None,
         seed: int | None = None,
+        constraint: OpsConstraint | None = None,
     ) -> Completion:
         if n < 1 or max_tokens < 1 or temperature < 0:
             raise ValueError(f"bad sampling params: n={n} max_tokens={max_tokens} temperature={temperature}")
@@ -315,6 +369,7 @@ class LocalLLM:
             max_new=max_tokens,
             stop=[s for s in stop or [] if s],
             seeds=[sample_seed(base, k) for k in range(n)],
+            constraint=constraint,
         )
         texts, n_tok = await asyncio.wrap_future(engine.submit(req))
         usage = Usage(1, len(ids), n_tok, time.perf_counter() - t0)

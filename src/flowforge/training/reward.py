@@ -66,12 +66,12 @@ class WorkflowReward:
     `variants` maps a dataset row's `variant` id to its (task, operator set)."""
 
     def __init__(self, executor: "LLM", variants: dict[str, tuple["Task", "OperatorSet"]], *, k: int = 3,
-                 seed: int = 0, concurrency: int = 16, log_path: Path | None = None,
+                 seed: int = 0, concurrency: int = 16, timeout_s: float = 60.0, log_path: Path | None = None,
                  run: Callable | None = None):
         from flowforge.workflow.runtime import run_workflow_on_instances
 
         self.executor, self.variants, self.k, self.seed = executor, variants, k, seed
-        self.concurrency = concurrency
+        self.concurrency, self.timeout_s = concurrency, timeout_s
         self.log_path = log_path
         self.run_fn = run or run_workflow_on_instances  # tests may wrap it to observe calls
         self._loop = _Loop()
@@ -134,7 +134,7 @@ class WorkflowReward:
             if rkey not in runs:
                 runs[rkey] = asyncio.ensure_future(self.run_fn(
                     parsed.source, task, self.instances_for(task, step), executor=self.executor, opset=opset,
-                    concurrency=self.concurrency))
+                    concurrency=self.concurrency, timeout_s=self.timeout_s))
             plan.append(rkey)
         summaries = dict(zip(runs, await asyncio.gather(*runs.values()))) if runs else {}
         out = []

@@ -82,6 +82,8 @@ class RLRunConfig:
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha when no starting adapter is given."})
     save_steps: int = field(default=5, metadata={"help": "Checkpoint every N steps."})
     concurrency: int = field(default=16, metadata={"help": "Concurrent workflow runs per reward execution."})
+    timeout_s: float = field(default=60.0, metadata={"help": "Per-instance wall limit when executing a workflow for its reward."})
+    micro_batch_size: int = field(default=2, metadata={"help": "Completions per forward/backward pass (gradient accumulation over the rest); bounds memory."})
     use_vllm: bool = field(default=False, metadata={"help": "GPU only: generate with vLLM (GRPOConfig use_vllm, colocate)."})
     seed: int = field(default=0, metadata={"help": "Seed for variants, instance sampling and training."})
     progress: bool = field(default=True, metadata={"help": "Show a rich progress bar."})
@@ -99,6 +101,12 @@ class RLRunConfig:
                             "train one with `flowforge train sft --export DIR`")
         if self.num_generations < 2:
             raise UserError("--num-generations must be >= 2: GRPO compares completions within a group")
+        batch = self.num_generations * self.prompts_per_step
+        if self.micro_batch_size < 1 or batch % self.micro_batch_size:
+            raise UserError(f"--micro-batch-size must divide num_generations * prompts_per_step = {batch}, "
+                            f"got {self.micro_batch_size}")
+        if self.timeout_s <= 0:
+            raise UserError(f"--timeout-s must be > 0, got {self.timeout_s}")
         for name in ("k", "prompts_per_step", "max_steps", "variants_per_task", "max_completion_length", "save_steps"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -156,10 +164,12 @@ def _timed_trainer_class():
             t0 = time.monotonic()
             out = super().training_step(*args, **kw)
             total = time.monotonic() - t0
-            m = self._metrics["train"]
-            m["time/generation_s"].append(self._t["generation"])
-            m["time/reward_s"].append(self._t["reward"])
-            m["time/update_s"].append(total - self._t["generation"] - self._t["reward"])
+            # called once per micro-batch and TRL logs the mean over an optimizer step's calls,
+            # so scaling by their number logs the step's total
+            a, m = self.args.gradient_accumulation_steps, self._metrics["train"]
+            m["time/generation_s"].append(a * self._t["generation"])
+            m["time/reward_s"].append(a * self._t["reward"])
+            m["time/update_s"].append(a * (total - self._t["generation"] - self._t["reward"]))
             return out
 
     return TimedGRPOTrainer
@@ -192,14 +202,16 @@ def train_rl(cfg: RLRunConfig, executor=None, reward_run=None) -> dict[str, Any]
     # 1. prompts, reward, policy
     rows, variants = build_prompts(cfg)
     reward = WorkflowReward(executor or load_llm(cfg.executor), variants, k=cfg.k, seed=cfg.seed,
-                            concurrency=cfg.concurrency, log_path=cfg.out_dir / "rewards.jsonl", run=reward_run)
+                            concurrency=cfg.concurrency, timeout_s=cfg.timeout_s, log_path=cfg.out_dir / "rewards.jsonl", run=reward_run)
     model, tok, peft_config, base_path = load_policy(cfg)
     weights = {"valid": cfg.weight_valid, "score": cfg.weight_score, "cost": cfg.weight_cost, "executes": 0.0}
-    # 2. GRPO config: one generation batch = prompts_per_step groups, one optimizer step per batch
+    # 2. GRPO config: one generation batch = prompts_per_step groups, one optimizer step per batch,
+    #    backpropagated in micro-batches (gradient accumulation) to bound memory
+    accumulate = cfg.num_generations * cfg.prompts_per_step // cfg.micro_batch_size
     args = GRPOConfig(
         output_dir=str(cfg.out_dir), max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
-        per_device_train_batch_size=cfg.num_generations * cfg.prompts_per_step, num_generations=cfg.num_generations,
-        steps_per_generation=1, max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
+        per_device_train_batch_size=cfg.micro_batch_size, gradient_accumulation_steps=accumulate,
+        steps_per_generation=accumulate, num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
         beta=cfg.beta, reward_weights=[weights[p] for p in PART_NAMES], use_vllm=cfg.use_vllm,
         vllm_mode="colocate", bf16=False, gradient_checkpointing=False, use_cpu=not cfg.use_vllm,
         save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2, logging_steps=1,
