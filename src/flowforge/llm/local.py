@@ -173,6 +173,10 @@ class Engine:
         """Each vocabulary id's text, decoded alone."""
         return self.tok.batch_decode([[i] for i in range(len(self.tok))], skip_special_tokens=True)
 
+    def constraint_cache_info(self) -> tuple[int, int]:
+        """(automaton states cached, bytes held by their masks)."""
+        return len(self._banned), sum(m.numel() * m.element_size() for m in self._banned.values() if m is not None)
+
     def banned_tokens(self, constraint: OpsConstraint, state: tuple) -> torch.Tensor | None:
         """Mask of the tokens `constraint` forbids after `state` (cached); None when none are, or
         when every token would be (the constraint cannot be met, so it steps aside)."""

@@ -226,7 +226,8 @@ def train_rl(cfg: RLRunConfig, executor=None, reward_run=None) -> dict[str, Any]
     train_or_load_finished(trainer, resume, cfg.max_steps)
     trainer.save_model(str(cfg.out_dir / "final"))
     keys = ["reward", "reward_std", "rewards/score/mean", "rewards/valid/mean", "rewards/cost/mean",
-            "rewards/executes/mean", "kl", "time/generation_s", "time/reward_s", "time/update_s"]
+            "rewards/executes/mean", "kl", "completions/mean_length",
+            "time/generation_s", "time/reward_s", "time/update_s"]
     plot_curves(cfg.out_dir, keys, "rl.png", "GRPO on workflow execution reward")
     hist = [r for r in trainer.state.log_history if "reward" in r]
     summary = {
