@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from flowforge.operators import OperatorSet
@@ -68,7 +68,7 @@ class OpsConstraint:
     def _name_prefixes(self) -> frozenset[str]:
         return frozenset(o.name[:i] for o in self.ops for i in range(len(o.name) + 1))
 
-    initial: State = ((), "", False, None)
+    initial: ClassVar[State] = ((), "", False, None)
 
     # -- the automaton ----------------------------------------------------------------------
     def advance(self, state: State | None, text: str) -> State | None:
@@ -131,7 +131,9 @@ class OpsConstraint:
             return state
         if phase == "key" and ch in _IDENT:
             key += ch
-            return (frames[:-1] + ((op, used, "key", key, 0),), "", False, None) if any(p.startswith(key) for p in free) else None
+            if not any(p.startswith(key) for p in free):
+                return None
+            return (frames[:-1] + ((op, used, "key", key, 0),), "", False, None)
         if ch == "=" and key in free:
             return (frames[:-1] + ((op, used | {key}, "val", "", 0),), "", False, None)
         if ch == ")" and phase == "key" and not key:
