@@ -12,8 +12,8 @@ Sample 1 is greedy; samples 2..K use temperature 0.8 with seeds 1..K-1. Mean sco
 invalid workflow as 0 ("mean all") and also over valid ones only ("mean valid").
 "delivered" is what `flowforge generate` hands the user: the greedy workflow, or, when it is
 invalid, the first valid of up to --attempts samples (validator-guided resampling).
-Operator calls (names, keyword arguments) are constrained while decoding on local generators, as in `flowforge generate`;
---no-constrain measures the unconstrained model.
+Operator calls (names, keyword arguments) are constrained while decoding on local generators, as
+in `flowforge generate`; --no-constrain measures the unconstrained model.
 """
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ async def task_quality(task_name: str, opset, generator, executor, samples: int,
         scores.append(cache[c.source])
     valid = [s for s in scores if s is not None]
     return {
-        "task": task.name, "split": split, "constrained": gens[0].constrained, "n_instances": len(instances), "samples": samples,
+        "task": task.name, "split": split, "constrained": gens[0].constrained, "n_instances": len(instances),
+        "samples": samples,
         "validity": sum(c.valid for c in cands) / samples,
         "greedy_valid": cands[0].valid,
         "delivered_valid": delivered.selected.valid,

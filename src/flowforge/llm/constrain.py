@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 if TYPE_CHECKING:
     from flowforge.operators import OperatorSet
@@ -33,9 +33,20 @@ class OpSignature:
     required: tuple[str, ...]
 
 
+class _Call(NamedTuple):
+    """An open `ops.NAME(` call: keys given so far, where we are in the current argument
+    ("key": typing its name, "eq": name done and `=` next, "val": in its value), the key typed so
+    far, and the bracket depth inside the value."""
+
+    op: str
+    used: frozenset
+    phase: str = "key"
+    key: str = ""
+    depth: int = 0
+
+
 # A state is a tuple (frames, word, dot, text):
-#   frames: open operator calls, innermost last; each (op, used keys, phase, key so far, depth)
-#           with phase "key" (typing a keyword name), "eq" (name done, `=` next) or "val";
+#   frames: the open operator calls (`_Call`), innermost last;
 #   word:   "" outside an identifier, "o"/"op"/"ops" for a prefix of the namespace at a word
 #           boundary, "w" for any other identifier, or ("op", partial) for `ops.<partial>`;
 #   dot:    the previous character was `.` (so an identifier there is an attribute);
@@ -83,7 +94,7 @@ class OpsConstraint:
         frames, word, dot, text = state
         if text is not None:
             return self._skip(state, ch)
-        if frames and frames[-1][2] != "val":
+        if frames and frames[-1].phase != "val":
             return self._keyword(state, ch)
         # code: top level, or the value of an operator call's argument
         if isinstance(word, tuple):  # `ops.<partial>`
@@ -93,7 +104,7 @@ class OpsConstraint:
             if word[1] not in self._by_name:
                 return None
             if ch == "(":  # the call opens: its keyword arguments come next
-                return (frames + ((word[1], frozenset(), "key", "", 0),), "", False, None)
+                return (frames + (_Call(word[1], frozenset()),), "", False, None)
             word = ""
         if ch in _IDENT:
             if word == "":
@@ -108,41 +119,43 @@ class OpsConstraint:
         if ch == "#":
             return (frames, "", False, ("#",))
         if frames:  # brackets and commas of the innermost call's argument value
-            op, used, phase, key, depth = frames[-1]
+            call = frames[-1]
             if ch in _OPEN:
-                frames = frames[:-1] + ((op, used, phase, key, depth + 1),)
-            elif ch in _CLOSE and depth > 0:
-                frames = frames[:-1] + ((op, used, phase, key, depth - 1),)
+                frames = frames[:-1] + (call._replace(depth=call.depth + 1),)
+            elif ch in _CLOSE and call.depth > 0:
+                frames = frames[:-1] + (call._replace(depth=call.depth - 1),)
             elif ch == ")":
-                return self._close(frames, used)
-            elif ch == "," and depth == 0:
-                frames = frames[:-1] + ((op, used, "key", "", 0),)
+                return self._close(frames)
+            elif ch == "," and call.depth == 0:
+                frames = frames[:-1] + (_Call(call.op, call.used),)
         return (frames, "", ch == ".", None)
 
     def _keyword(self, state: State, ch: str) -> State | None:
         """Inside `ops.NAME(`, between arguments: only `key=` with an unused key of NAME, or `)`."""
-        frames, _, _, _ = state
-        op, used, phase, key, depth = frames[-1]
-        sig = self._by_name[op]
-        free = [p for p in sig.params if p not in used]
+        frames = state[0]
+        call = frames[-1]
+        free = [p for p in self._by_name[call.op].params if p not in call.used]
         if ch in _SPACE:
-            if phase == "key" and key:
-                return (frames[:-1] + ((op, used, "eq", key, 0),), "", False, None) if key in free else None
-            return state
-        if phase == "key" and ch in _IDENT:
-            key += ch
-            if not any(p.startswith(key) for p in free):
+            if call.phase == "key" and call.key:
+                if call.key not in free:
+                    return None
+                call = call._replace(phase="eq")
+        elif call.phase == "key" and ch in _IDENT:
+            call = call._replace(key=call.key + ch)
+            if not any(p.startswith(call.key) for p in free):
                 return None
-            return (frames[:-1] + ((op, used, "key", key, 0),), "", False, None)
-        if ch == "=" and key in free:
-            return (frames[:-1] + ((op, used | {key}, "val", "", 0),), "", False, None)
-        if ch == ")" and phase == "key" and not key:
-            return self._close(frames, used)
-        return None
+        elif ch == "=" and call.key in free:
+            call = _Call(call.op, call.used | {call.key}, "val")
+        elif ch == ")" and call.phase == "key" and not call.key:
+            return self._close(frames)
+        else:
+            return None
+        return (frames[:-1] + (call,), "", False, None)
 
-    def _close(self, frames: tuple, used: frozenset) -> State | None:
+    def _close(self, frames: tuple) -> State | None:
         """`)` ends the innermost call: allowed once every required key is given."""
-        if not set(self._by_name[frames[-1][0]].required) <= used:
+        call = frames[-1]
+        if not set(self._by_name[call.op].required) <= call.used:
             return None
         return (frames[:-1], "", False, None)
 

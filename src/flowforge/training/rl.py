@@ -202,7 +202,8 @@ def train_rl(cfg: RLRunConfig, executor=None, reward_run=None) -> dict[str, Any]
     # 1. prompts, reward, policy
     rows, variants = build_prompts(cfg)
     reward = WorkflowReward(executor or load_llm(cfg.executor), variants, k=cfg.k, seed=cfg.seed,
-                            concurrency=cfg.concurrency, timeout_s=cfg.timeout_s, log_path=cfg.out_dir / "rewards.jsonl", run=reward_run)
+                            concurrency=cfg.concurrency, timeout_s=cfg.timeout_s,
+                            log_path=cfg.out_dir / "rewards.jsonl", run=reward_run)
     model, tok, peft_config, base_path = load_policy(cfg)
     weights = {"valid": cfg.weight_valid, "score": cfg.weight_score, "cost": cfg.weight_cost, "executes": 0.0}
     # 2. GRPO config: one generation batch = prompts_per_step groups, one optimizer step per batch,
@@ -211,7 +212,8 @@ def train_rl(cfg: RLRunConfig, executor=None, reward_run=None) -> dict[str, Any]
     args = GRPOConfig(
         output_dir=str(cfg.out_dir), max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
         per_device_train_batch_size=cfg.micro_batch_size, gradient_accumulation_steps=accumulate,
-        steps_per_generation=accumulate, num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
+        steps_per_generation=accumulate, num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
         beta=cfg.beta, reward_weights=[weights[p] for p in PART_NAMES], use_vllm=cfg.use_vllm,
         vllm_mode="colocate", bf16=False, gradient_checkpointing=False, use_cpu=not cfg.use_vllm,
         save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2, logging_steps=1,
