@@ -59,7 +59,7 @@ async def test_invalid_greedy_sample_is_resampled_in_one_batched_call(arith_task
 
 
 async def test_operator_calls_are_constrained_on_backends_that_can(arith_task):
-    from flowforge.llm.constrain import OpsConstraint
+    from flowforge.generator.constrain import OpsConstraint
 
     opset = load_operator_set("default")
     llm = FakeLLM([INVALID, GOOD], supports_constraints=True)

@@ -47,7 +47,7 @@ async def test_params_are_part_of_the_key(tmp_path):
 
 
 async def test_constraint_is_part_of_the_key_and_passed_through(tmp_path):
-    from flowforge.llm.constrain import OpsConstraint, OpSignature
+    from flowforge.generator.constrain import OpsConstraint, OpSignature
 
     def sigs(*names):
         return OpsConstraint(tuple(OpSignature(n, ("input",), ("input",)) for n in names))

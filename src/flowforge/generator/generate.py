@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from flowforge.errors import UserError
 from flowforge.generator.parse import ParsedWorkflow, parse_workflow
 from flowforge.generator.prompt import build_messages
-from flowforge.llm.constrain import OpsConstraint
+from flowforge.generator.constrain import OpsConstraint
 from flowforge.types import Usage
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ class LLM(Protocol):
     `complete` is safe to call concurrently; local backends micro-batch concurrent calls.
     `usage` accumulates over the backend's lifetime.
     A backend that can mask tokens (the local one) sets `supports_constraints = True` and also
-    accepts `constraint=OpsConstraint(...)` (llm/constrain.py); callers check that flag first.
+    accepts `constraint=` any `llm.constrain.Constraint`; callers check that flag first.
     """
 
     name: str

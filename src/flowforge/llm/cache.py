@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from flowforge.llm.base import LLM, Messages
-from flowforge.llm.constrain import OpsConstraint
+from flowforge.llm.constrain import Constraint
 from flowforge.llm.sampling import sample_seed
 from flowforge.types import Completion, Usage
 
@@ -46,7 +46,7 @@ class CachedLLM:
         return getattr(self.inner, "supports_constraints", False)
 
     def key(self, messages: Messages, temperature: float, max_tokens: int, stop, seed, index: int,
-            constraint: OpsConstraint | None = None) -> str:
+            constraint: Constraint | None = None) -> str:
         parts = [self.key_name, messages, float(temperature), max_tokens, list(stop or []), seed, index]
         if constraint is not None:  # unconstrained keys stay as they were
             parts.append(constraint.key())
@@ -74,7 +74,7 @@ class CachedLLM:
         max_tokens: int = 256,
         stop: list[str] | None = None,
         seed: int | None = None,
-        constraint: OpsConstraint | None = None,
+        constraint: Constraint | None = None,
     ) -> Completion:
         t0 = time.perf_counter()
         keys = [self.key(messages, temperature, max_tokens, stop, seed, k, constraint) for k in range(n)]

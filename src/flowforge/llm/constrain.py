@@ -1,190 +1,25 @@
-"""Constrained decoding of operator calls: `ops.NAME(key=value, ...)` with NAME from the operator
-set and keys from NAME's signature, every required key given before the `)`.
+"""The constraint protocol a token-masking backend accepts as `complete(..., constraint=...)`.
 
-A small generator often writes the operator names and argument names it was trained on instead of
-the ones in the prompt, and such a workflow is invalid. With an `OpsConstraint`, the local backend
-masks at each step every token that would break those rules; among the tokens left, the model
-chooses by its own probabilities. Everything else (statements, expressions, strings, comments) is
-left alone.
-
-The rules are a character automaton (`advance`). Its state is small and hashable: the stack of
-open operator calls and a canonical summary of the current identifier and string. Variable names
-collapse to one class, so the states a generation can reach are few, and the banned-token list of
-each state is computed once (over every vocabulary entry's text) and cached by the backend.
+A constraint is a character automaton over the generated text. The backend starts each row at
+`initial`, advances it by each generated token's text, and masks the tokens `banned` after the
+current state; `key()` identifies the constraint in cache keys. States and constraints must be
+hashable (the backend caches one mask per (constraint, state)). The operator-call automaton the
+generator uses is `flowforge.generator.constrain.OpsConstraint`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING, ClassVar, NamedTuple
-
-if TYPE_CHECKING:
-    from flowforge.operators import OperatorSet
-
-_IDENT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-_SPACE = frozenset(" \t\r\n")
-_OPEN, _CLOSE = frozenset("([{"), frozenset(")]}")
+from typing import Hashable, Protocol, runtime_checkable
 
 
-@dataclass(frozen=True)
-class OpSignature:
-    name: str
-    params: tuple[str, ...]
-    required: tuple[str, ...]
+@runtime_checkable
+class Constraint(Protocol):
+    initial: Hashable
 
+    def advance(self, state: Hashable | None, text: str) -> Hashable | None:
+        """The state after `text`, or None if `text` breaks the constraint."""
 
-class _Call(NamedTuple):
-    """An open `ops.NAME(` call: keys given so far, where we are in the current argument
-    ("key": typing its name, "eq": name done and `=` next, "val": in its value), the key typed so
-    far, and the bracket depth inside the value."""
-
-    op: str
-    used: frozenset
-    phase: str = "key"
-    key: str = ""
-    depth: int = 0
-
-
-# A state is a tuple (frames, word, dot, text):
-#   frames: the open operator calls (`_Call`), innermost last;
-#   word:   "" outside an identifier, "o"/"op"/"ops" for a prefix of the namespace at a word
-#           boundary, "w" for any other identifier, or ("op", partial) for `ops.<partial>`;
-#   dot:    the previous character was `.` (so an identifier there is an attribute);
-#   text:   None in code, or the string/comment being skipped: ("#",), ("pend", q, n) for n
-#           quote chars seen at a string start, ("str", q, triple, closing quotes seen, escaped).
-State = tuple
-
-
-@dataclass(frozen=True)
-class OpsConstraint:
-    """Operator-call rules for one operator set (`prefix` is the namespace the workflow calls)."""
-
-    ops: tuple[OpSignature, ...]
-    prefix: str = "ops"
-
-    @classmethod
-    def for_opset(cls, opset: "OperatorSet") -> "OpsConstraint":
-        return cls(tuple(OpSignature(op.name, tuple(p.name for p in op.params),
-                                     tuple(p.name for p in op.params if p.required)) for op in opset.operators))
+    def banned(self, state: Hashable, pieces: list[str]) -> list[int]:
+        """Ids of the tokens (pieces[i] is token i's text) that break the constraint after `state`."""
 
     def key(self) -> list:
         """JSON-able identity (cache keys)."""
-        return [self.prefix, sorted([o.name, list(o.params), list(o.required)] for o in self.ops)]
-
-    @cached_property
-    def _by_name(self) -> dict[str, OpSignature]:
-        return {o.name: o for o in self.ops}
-
-    @cached_property
-    def _name_prefixes(self) -> frozenset[str]:
-        return frozenset(o.name[:i] for o in self.ops for i in range(len(o.name) + 1))
-
-    initial: ClassVar[State] = ((), "", False, None)
-
-    # -- the automaton ----------------------------------------------------------------------
-    def advance(self, state: State | None, text: str) -> State | None:
-        """The state after `text`, or None if `text` breaks an operator-call rule."""
-        for ch in text:
-            if state is None:
-                return None
-            state = self._step(state, ch)
-        return state
-
-    def _step(self, state: State, ch: str) -> State | None:
-        frames, word, dot, text = state
-        if text is not None:
-            return self._skip(state, ch)
-        if frames and frames[-1].phase != "val":
-            return self._keyword(state, ch)
-        # code: top level, or the value of an operator call's argument
-        if isinstance(word, tuple):  # `ops.<partial>`
-            if ch in _IDENT:
-                partial = word[1] + ch
-                return (frames, ("op", partial), False, None) if partial in self._name_prefixes else None
-            if word[1] not in self._by_name:
-                return None
-            if ch == "(":  # the call opens: its keyword arguments come next
-                return (frames + (_Call(word[1], frozenset()),), "", False, None)
-            word = ""
-        if ch in _IDENT:
-            if word == "":
-                word = ch if not dot and self.prefix.startswith(ch) else "w"
-            elif word != "w":
-                word = word + ch if self.prefix.startswith(word + ch) else "w"
-            return (frames, word, False, None)
-        if ch == "." and word == self.prefix:
-            return (frames, ("op", ""), False, None)
-        if ch in "\"'":
-            return (frames, "", False, ("pend", ch, 1))
-        if ch == "#":
-            return (frames, "", False, ("#",))
-        if frames:  # brackets and commas of the innermost call's argument value
-            call = frames[-1]
-            if ch in _OPEN:
-                frames = frames[:-1] + (call._replace(depth=call.depth + 1),)
-            elif ch in _CLOSE and call.depth > 0:
-                frames = frames[:-1] + (call._replace(depth=call.depth - 1),)
-            elif ch == ")":
-                return self._close(frames)
-            elif ch == "," and call.depth == 0:
-                frames = frames[:-1] + (_Call(call.op, call.used),)
-        return (frames, "", ch == ".", None)
-
-    def _keyword(self, state: State, ch: str) -> State | None:
-        """Inside `ops.NAME(`, between arguments: only `key=` with an unused key of NAME, or `)`."""
-        frames = state[0]
-        call = frames[-1]
-        free = [p for p in self._by_name[call.op].params if p not in call.used]
-        if ch in _SPACE:
-            if call.phase == "key" and call.key:
-                if call.key not in free:
-                    return None
-                call = call._replace(phase="eq")
-        elif call.phase == "key" and ch in _IDENT:
-            call = call._replace(key=call.key + ch)
-            if not any(p.startswith(call.key) for p in free):
-                return None
-        elif ch == "=" and call.key in free:
-            call = _Call(call.op, call.used | {call.key}, "val")
-        elif ch == ")" and call.phase == "key" and not call.key:
-            return self._close(frames)
-        else:
-            return None
-        return (frames[:-1] + (call,), "", False, None)
-
-    def _close(self, frames: tuple) -> State | None:
-        """`)` ends the innermost call: allowed once every required key is given."""
-        call = frames[-1]
-        if not set(self._by_name[call.op].required) <= call.used:
-            return None
-        return (frames[:-1], "", False, None)
-
-    def _skip(self, state: State, ch: str) -> State | None:
-        """Inside a comment or string literal: nothing is constrained until it ends."""
-        frames, _, _, text = state
-        kind = text[0]
-        if kind == "#":
-            return (frames, "", False, None) if ch == "\n" else state
-        if kind == "pend":  # 1 or 2 quotes seen: which kind of string is this?
-            q, n = text[1], text[2]
-            if ch == q:
-                return (frames, "", False, ("str", q, True, 0, False) if n == 2 else ("pend", q, 2))
-            if n == 2:  # "" was an empty string: back in code
-                return self._step((frames, "", False, None), ch)
-            return self._skip((frames, "", False, ("str", q, False, 0, False)), ch)
-        _, q, triple, closing, escaped = text
-        if escaped:
-            return (frames, "", False, ("str", q, triple, 0, False))
-        if ch == "\\":
-            return (frames, "", False, ("str", q, triple, 0, True))
-        if ch == q:
-            if not triple or closing == 2:
-                return (frames, "", False, None)
-            return (frames, "", False, ("str", q, True, closing + 1, False))
-        if ch == "\n" and not triple:  # an unterminated one-line string: let the validator say so
-            return (frames, "", False, None)
-        return (frames, "", False, ("str", q, triple, 0, False))
-
-    def banned(self, state: State, pieces: list[str]) -> list[int]:
-        """Ids of the tokens (pieces[i] is token i's text) that break a rule after `state`."""
-        return [i for i, p in enumerate(pieces) if self.advance(state, p) is None]

@@ -39,7 +39,7 @@ from transformers import (
 
 from flowforge.errors import BackendConfigError, BackendError
 from flowforge.llm.base import Messages
-from flowforge.llm.constrain import OpsConstraint
+from flowforge.llm.constrain import Constraint
 from flowforge.llm.embedded import embedded_model_dir, set_torch_threads
 from flowforge.llm.sampling import sample_seed, truncate_at_stop
 from flowforge.types import Completion, Usage
@@ -54,7 +54,7 @@ class _Request:
     max_new: int
     stop: list[str]
     seeds: list[int]
-    constraint: OpsConstraint | None = None
+    constraint: Constraint | None = None
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
 
 
@@ -76,11 +76,11 @@ class _RowSampler(LogitsProcessor):
 
 
 class _RowConstrain(LogitsProcessor):
-    """Masks, per row with an OpsConstraint, the tokens that would break it. Each row's automaton
+    """Masks, per row with a Constraint, the tokens that would break it. Each row's automaton
     state advances by the text of the token it just generated; a row whose text broke the rules
     anyway (its state had no allowed token) is left unconstrained from then on."""
 
-    def __init__(self, prompt_len: int, constraints: list[OpsConstraint | None], engine: "Engine"):
+    def __init__(self, prompt_len: int, constraints: list[Constraint | None], engine: "Engine"):
         self.engine, self.seen = engine, prompt_len
         self.rows = {i: (c, c.initial) for i, c in enumerate(constraints) if c is not None}
 
@@ -177,7 +177,7 @@ class Engine:
         """(automaton states cached, bytes held by their masks)."""
         return len(self._banned), sum(m.numel() * m.element_size() for m in self._banned.values() if m is not None)
 
-    def banned_tokens(self, constraint: OpsConstraint, state: tuple) -> torch.Tensor | None:
+    def banned_tokens(self, constraint: Constraint, state: tuple) -> torch.Tensor | None:
         """Mask of the tokens `constraint` forbids after `state` (cached); None when none are, or
         when every token would be (the constraint cannot be met, so it steps aside)."""
         key = (constraint, state)
@@ -356,7 +356,7 @@ class LocalLLM:
         max_tokens: int = 256,
         stop: list[str] | None = None,
         seed: int | None = None,
-        constraint: OpsConstraint | None = None,
+        constraint: Constraint | None = None,
     ) -> Completion:
         if n < 1 or max_tokens < 1 or temperature < 0:
             raise ValueError(f"bad sampling params: n={n} max_tokens={max_tokens} temperature={temperature}")

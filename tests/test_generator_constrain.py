@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from flowforge.llm.constrain import OpsConstraint, OpSignature
+from flowforge.generator.constrain import OpsConstraint, OpSignature
 
 C = OpsConstraint((
     OpSignature("compose", ("instruction", "input"), ("input",)),
