@@ -1,4 +1,4 @@
-"""Runtime throughput: workflows/cot_sc.py (5 samples + vote) on gsm8k test instances with the
+"""Runtime throughput: the reference cot_sc workflow (5 samples + vote) on gsm8k test instances with the
 embedded executor, at concurrency 1 and 16. Prints instances/s for each, their ratio, and the
 framework overhead: the share of wall time during which no executor call is in flight (workflow
 child processes, operator dispatch, tracing, scoring, run-dir writes). Targets: ratio >= 5x,
@@ -49,7 +49,7 @@ def busy_seconds(spans: list[tuple[float, float]]) -> float:
 
 async def measure(concurrency: int, instances, task, llm, max_tokens: int) -> dict:
     timed = TimedLLM(llm)
-    source = (ROOT / "workflows" / "cot_sc.py").read_text()
+    source = (ROOT / "src/flowforge/workflow/reference" / "cot_sc.py").read_text()
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         s = await run_workflow_on_instances(source, task, instances, executor=timed, opset=load_operator_set("default"),

@@ -28,7 +28,7 @@ OP = ("  - name: answer_generate\n    signature: answer_generate(input) -> dict\
       "    description: Reason then answer.\n    impl: answer_generate\n")
 FILES = {  # name -> bytes, written into the case's tmp dir
     "t.yaml": SPEC.encode(),
-    "io.py": (ROOT / "workflows" / "io.py").read_bytes(),
+    "io.py": (ROOT / "src/flowforge/workflow/reference" / "io.py").read_bytes(),
     "bad_json.jsonl": b'{"q": "a", "a": "b"}\n\n{"q": "c", "a": \n',
     "wrong_fields.jsonl": b'{"q": "a", "a": "b"}\n{"question": "c", "answer": "d"}\n',
     "empty.jsonl": b"",

@@ -34,7 +34,7 @@ from fault_server import ServerThread, ok_body
 from flowforge.tasks import get_task
 
 TASK, SPLIT, N = "synth/arith_word", "test", 20
-WORKFLOW = Path(__file__).resolve().parents[1] / "workflows" / "cot.py"  # answer_generate + format: 2 calls
+WORKFLOW = Path(__file__).resolve().parents[1] / "src/flowforge/workflow/reference" / "cot.py"  # answer_generate + format: 2 calls
 CLI = [sys.executable, "-c", "from flowforge.cli import main; main()"]
 KILLS, SEED = 10, 8
 

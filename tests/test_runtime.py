@@ -12,6 +12,7 @@ from fakes import FakeLLM
 from flowforge.errors import BackendError, WorkflowError
 from flowforge.operators import load_operator_set
 from flowforge.types import Instance, Score
+from flowforge.workflow.reference import REFERENCE_DIR
 from flowforge.workflow.runtime import run_workflow_on_instances
 
 OPS = load_operator_set("default")
@@ -49,7 +50,7 @@ def lines(path):
 
 
 async def test_io_workflow_scores_and_writes_run_dir(tmp_path):
-    src = (ROOT / "workflows" / "io.py").read_text()
+    src = (REFERENCE_DIR / "io.py").read_text()
     s, llm = await run(src, 4, tmp_path)
     assert (s.n, s.errors, s.score) == (4, 0, 0.75)  # 3 + 3 is answered 7
     assert s.usage.calls == 4 and len(llm.calls) == 4
@@ -67,7 +68,7 @@ async def test_io_workflow_scores_and_writes_run_dir(tmp_path):
 
 
 async def test_resume_runs_only_new_instances(tmp_path):
-    src = (ROOT / "workflows" / "io.py").read_text()
+    src = (REFERENCE_DIR / "io.py").read_text()
     s1, llm1 = await run(src, 3, tmp_path)
     assert len(llm1.calls) == 3
     s2, llm2 = await run(src, 6, tmp_path)
@@ -78,7 +79,7 @@ async def test_resume_runs_only_new_instances(tmp_path):
 
 
 async def test_resume_after_torn_line_and_orphan_traces(tmp_path):
-    src = (ROOT / "workflows" / "io.py").read_text()
+    src = (REFERENCE_DIR / "io.py").read_text()
     await run(src, 3, tmp_path)
     with open(tmp_path / "results.jsonl", "a") as f:
         f.write('{"id": "i3", "answ')  # killed mid-write
@@ -92,9 +93,9 @@ async def test_resume_after_torn_line_and_orphan_traces(tmp_path):
 
 
 async def test_rundir_of_another_workflow_is_refused(tmp_path):
-    await run((ROOT / "workflows" / "io.py").read_text(), 1, tmp_path)
+    await run((REFERENCE_DIR / "io.py").read_text(), 1, tmp_path)
     with pytest.raises(Exception, match="different run"):
-        await run((ROOT / "workflows" / "cot.py").read_text(), 1, tmp_path)
+        await run((REFERENCE_DIR / "cot.py").read_text(), 1, tmp_path)
 
 
 async def test_operator_error_is_isolated_and_catchable(tmp_path):
@@ -118,7 +119,7 @@ async def test_operator_error_is_isolated_and_catchable(tmp_path):
 
 
 async def test_gather_and_repeat_sampling(tmp_path):
-    src = (ROOT / "workflows" / "cot_sc.py").read_text()
+    src = (REFERENCE_DIR / "cot_sc.py").read_text()
     s, llm = await run(src, 2, tmp_path)
     assert s.score == 1.0 and s.usage.calls == 10
     temps = sorted(c["temperature"] for c in llm.calls)
@@ -137,7 +138,7 @@ async def test_workflow_crash_and_timeout_score_zero():
 async def test_backend_failure_is_unscored_not_zero():
     def broken(messages):
         raise BackendError("endpoint down")
-    s, _ = await run((ROOT / "workflows" / "io.py").read_text(), 2, llm=FakeLLM(broken))
+    s, _ = await run((REFERENCE_DIR / "io.py").read_text(), 2, llm=FakeLLM(broken))
     assert s.errors == 2 and all(math.isnan(r.score) for r in s.results) and math.isnan(s.score)
     assert "BackendError: endpoint down" in s.results[0].error
 
@@ -161,5 +162,5 @@ async def test_concurrency_overlaps_instances():
             active -= 1
             return await super().complete(messages, **kw)
 
-    s, _ = await run((ROOT / "workflows" / "io.py").read_text(), 6, llm=SlowLLM(adder), concurrency=3)
+    s, _ = await run((REFERENCE_DIR / "io.py").read_text(), 6, llm=SlowLLM(adder), concurrency=3)
     assert peak == 3 and s.n == 6

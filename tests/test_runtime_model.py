@@ -13,9 +13,10 @@ async def test_io_on_gsm8k_with_embedded_model(tmp_path):
 
     from flowforge.llm import load_llm
     from flowforge.tasks import get_task
+    from flowforge.workflow.reference import REFERENCE_DIR
 
     task = get_task("gsm8k")
-    source = (Path(__file__).parent.parent / "workflows" / "io.py").read_text()
+    source = (REFERENCE_DIR / "io.py").read_text()
     s = await run_workflow_on_instances(source, task, task.load("test", limit=2), executor=load_llm("embedded", cache=False),
                                         opset=load_operator_set("default"), out_dir=tmp_path, max_tokens=6)
     assert s.n == 2 and s.errors == 0 and s.usage.calls == 2

@@ -156,7 +156,7 @@ def test_user_spec_task(tmp_path):
         "fields:\n  problem: 'Q: {q}'\n  reference: a\n  context:\n    passages: paras\n"
         "splits:\n  test: d.jsonl\n")
     t = get_task(str(tmp_path / "t.yaml"))
-    assert t.splits == {"test": 2} and not t.heldout
+    assert t.splits == {"test": 2} and t.heldout  # user tasks are held out unless the spec says otherwise
     i = t.load("test")[1]
     assert (i.problem, i.reference, i.context["passages"]) == ("Q: Capital of Italy?", "Rome", ["Rome is in Italy."])
     assert t.score("Rome", i).value == 1.0 and t.score("Paris", i).value == 0.0

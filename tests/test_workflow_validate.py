@@ -8,8 +8,9 @@ from flowforge.errors import WorkflowError
 from flowforge.operators import load_operator_set
 from flowforge.workflow import operators_used, validate_workflow, workflow_errors
 from flowforge.workflow.graph import to_dot, to_mermaid
+from flowforge.workflow.reference import REFERENCE_DIR, reference_names
 
-WORKFLOWS = sorted((Path(__file__).parent.parent / "workflows").glob("*.py"))
+WORKFLOWS = [REFERENCE_DIR / f"{n}.py" for n in reference_names()]
 DEFAULT = load_operator_set("default")
 
 
@@ -115,10 +116,10 @@ def test_operators_checked_against_the_active_set():
 
 
 def test_graph_follows_data_flow():
-    src = (Path(__file__).parent.parent / "workflows" / "cot_sc.py").read_text()
+    src = (REFERENCE_DIR / "cot_sc.py").read_text()
     m = to_mermaid(src)
     assert m.startswith("flowchart TD")
     assert '["answer_generate ×5 (line 3)"]' in m and '["vote (line 4)"]' in m
     assert "problem --> n1" in m and "n1 --> n2" in m and "n2 --> answer" in m
-    d = to_dot((Path(__file__).parent.parent / "workflows" / "programmer_sc.py").read_text())
+    d = to_dot((REFERENCE_DIR / "programmer_sc.py").read_text())
     assert 'label="programmer ×3 (line 3)"' in d and "problem -> n1 [style=dotted];" in d

@@ -135,7 +135,7 @@ def operators_cmd(
 
 @app.command("run")
 def run_cmd(
-    workflow: Path = typer.Argument(..., help="Workflow file: `async def solve(problem, ops)`."),
+    workflow_arg: str = typer.Argument(..., metavar="WORKFLOW", help="Workflow file (`async def solve(problem, ops)`) or a reference workflow name: io, cot, cot_sc, self_refine, programmer_sc, code_test, retrieve_answer."),
     task: str = typer.Option(..., "--task", help="Task name (e.g. gsm8k, bbh/snarks) or a task spec .yaml."),
     split: str = typer.Option("test", "--split", help="Split to run on."),
     limit: Optional[int] = typer.Option(None, "--limit", help="First N instances of the split."),
@@ -160,10 +160,10 @@ def run_cmd(
     from flowforge.workflow import validate_workflow
     from flowforge.workflow.runtime import run_workflow_on_instances
 
+    from flowforge.workflow.reference import resolve_workflow
     from flowforge.workflow.validate import MAX_SOURCE_CHARS
 
-    if not workflow.is_file():
-        raise UserError(f"workflow file {workflow} does not exist")
+    workflow = resolve_workflow(workflow_arg)
     if workflow.stat().st_size > MAX_SOURCE_CHARS:  # before reading: a huge file is never loaded
         raise UserError(f"workflow file {workflow} is {workflow.stat().st_size / 2**20:.1f} MB; "
                         f"the limit is {MAX_SOURCE_CHARS // 1000} KB")

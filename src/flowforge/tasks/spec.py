@@ -8,13 +8,13 @@
     fields:
       problem: question             # a row key, or a template such as "{passage}\\n\\nQ: {question}"
       reference: answer             # a row key (for code_tests: a key holding a list of asserts)
-      context:                      # optional: context key -> row key
-        passages: paragraphs        # (code: public_tests, entry_point)
+      context:                      # optional: what instances provide, context kind -> row key
+        passages: paragraphs        # kinds: passages, public_tests, entry_point (see CONTEXT_KINDS)
     splits:                         # split -> JSONL file, relative to the spec
       validate: dev.jsonl
       test: test.jsonl
-    train_splits: [validate]        # optional
-    heldout: false                  # optional
+    train_splits: [validate]        # optional: splits training may draw from
+    heldout: true                   # optional: default true (zero-shot only) unless train_splits is set
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from flowforge.errors import DataError
 from flowforge.tasks.jsonl import count_rows, field, read_jsonl
-from flowforge.tasks.task import Task
+from flowforge.tasks.task import CONTEXT_KINDS, Task
 from flowforge.types import Instance
 
 
@@ -49,7 +49,7 @@ class TaskSpec(BaseModel):
     fields: Fields
     splits: dict[str, str]
     train_splits: list[str] = []
-    heldout: bool = False
+    heldout: bool | None = None
 
 
 def _template_keys(template: str) -> list[str]:
@@ -90,11 +90,18 @@ def load_task_spec(path: str | Path) -> Task:
         raise DataError(f"{p}: field '{loc}': {err['msg']}") from None
     if spec.scorer not in SCORERS:
         raise DataError(f"{p}: field 'scorer': unknown scorer '{spec.scorer}' (choose from {', '.join(SCORERS)})")
+    for kind in spec.fields.context:
+        if kind not in CONTEXT_KINDS:
+            raise DataError(f"{p}: field 'fields.context.{kind}': unknown context kind '{kind}' "
+                            f"(known: {', '.join(CONTEXT_KINDS)})")
     if not spec.splits:
         raise DataError(f"{p}: field 'splits': at least one split -> JSONL file is needed")
     for s in spec.train_splits:
         if s not in spec.splits:
             raise DataError(f"{p}: field 'train_splits': '{s}' is not one of the splits ({', '.join(spec.splits)})")
+    if spec.heldout and spec.train_splits:
+        raise DataError(f"{p}: field 'heldout': a held-out task cannot have train_splits")
+    heldout = not spec.train_splits if spec.heldout is None else spec.heldout
     files = {s: (p.parent / f).resolve() for s, f in spec.splits.items()}
     for s, f in files.items():
         if not f.is_file():
@@ -118,7 +125,8 @@ def load_task_spec(path: str | Path) -> Task:
 
     return Task(name=spec.name, domain=spec.domain, description=spec.description,
                 answer_format=spec.answer_format, scorer=spec.scorer, sizes=sizes, loader=loader,
-                heldout=spec.heldout, train_splits=spec.train_splits, source=str(p))
+                heldout=heldout, train_splits=spec.train_splits, source=str(p),
+                context_kinds=tuple(spec.fields.context))
 
 
 def _entry_point(ctx: dict[str, Any], tests: Any, path: Path, line: int) -> str:
