@@ -38,8 +38,24 @@ def test_parse_methods_and_errors():
             parse_methods(bad)
     with pytest.raises(UserError, match="unknown suite"):
         suite_cells("everything")
-    with pytest.raises(UserError, match="not in suite"):
-        suite_cells("held-out", ["gsm8k"])
+    with pytest.raises(UserError, match="--suite"):
+        suite_cells(None)
+
+
+def test_eval_cells_from_tasks_names_and_spec_paths(tmp_path):
+    from flowforge.errors import DataError
+    from flowforge.evaluation.suites import Cell
+
+    spec = "examples/unit_convert/spec.yaml"
+    assert suite_cells(None, ["gsm8k", spec]) == [Cell("gsm8k", "default"), Cell(spec, "default")]
+    # with a suite: a task it holds keeps its own cells, any other task gets the suite's sets
+    assert suite_cells("held-out", ["hotpotqa", spec]) == [Cell("hotpotqa", "default"), Cell(spec, "default")]
+    assert suite_cells("all", [spec]) == [Cell(spec, "default"), Cell(spec, "novel")]
+    assert suite_cells("new-operators", ["gsm8k"], operators="qa") == [Cell("gsm8k", "qa")]
+    with pytest.raises(DataError, match="not found"):
+        suite_cells(None, [str(tmp_path / "missing.yaml")])
+    with pytest.raises(DataError, match="unknown task 'gsm9k'"):
+        suite_cells("held-out", ["gsm9k"])
 
 
 def test_fixed_baseline_on_new_operators_falls_back_labelled():
@@ -126,3 +142,30 @@ def test_real_eval_held_out_embedded(tmp_path):
     assert all(0.0 <= float(r["score"]) <= 1.0 for r in ok)
     assert all(float(r["exec_calls_per_instance"]) >= 1 for r in ok if r["method"] in ("io", "cot"))
     assert (tmp_path / "eval.md").exists() and json.loads((tmp_path / "eval.json").read_text())["cells"]
+
+
+async def test_search_and_best_of_n_tune_on_the_same_split(tmp_path):
+    """gsm8k trains on train; search and best-of-N selection both tune on validate, on the same instances."""
+    from flowforge.evaluation.methods import obtain
+    from flowforge.operators import load_operator_set
+    from flowforge.tasks import get_task
+
+    task = get_task("gsm8k")
+    assert task.training_split == "train" and task.tuning_split == "validate"
+    problems = {s: [i.problem for i in task.load(s, limit=2)] for s in ("validate", "train", "test")}
+    executor = FakeLLM(lambda m: "Answer: 3", "fake-exec")
+    llms = {"fake-gen": FakeLLM(lambda m: IO_VARIANT, "fake-gen"), "fake-opt": FakeLLM(lambda m: IO_VARIANT, "fake-opt")}
+    opset = load_operator_set("default")
+
+    def seen_problems() -> set[str]:
+        text = [m["content"] for c in executor.calls for m in c["messages"]]
+        return {s for s, ps in problems.items() for p in ps if any(p in t for t in text)}
+
+    labels = {}
+    for name in ("search:fake-opt", "generator_bo2:fake-gen"):
+        executor.calls.clear()
+        got = await obtain(parse_methods(name)[0], task, opset, executor=executor, llms=llms,
+                           out_dir=tmp_path / name.split(":")[0], search_rounds=1, search_limit=2, select_limit=2)
+        labels[name] = got.label
+        assert seen_problems() == {"validate"}, name
+    assert "on validate" in labels["search:fake-opt"] and "selected on validate" in labels["generator_bo2:fake-gen"]

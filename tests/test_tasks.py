@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from flowforge.errors import DataError
 from flowforge.tasks import get_task, list_tasks, task_names
 from flowforge.tasks.builtin import BBH, BBH_HELDOUT, DATA
 from flowforge.tasks.synth import FAMILIES, instance
@@ -173,3 +174,18 @@ def test_cli_tasks_table_and_json():
     assert rows["hotpotqa"]["heldout"] and rows["gsm8k"]["splits"]["train"] == 7473 and len(rows) == 28
     r = CliRunner().invoke(app, ["tasks"], env={"COLUMNS": "160"})
     assert r.exit_code == 0 and "bbh/snarks" in r.output and "synth/list_ops" in r.output
+
+
+def test_split_policy_lives_on_task():
+    """Training draws from train_splits[0], tuning from validate else train (never test), and
+    `sample` is a seeded window of consecutive instances: same seed, same instances."""
+    gsm8k, mbpp, held = get_task("gsm8k"), get_task("mbpp"), get_task("bbh/hyperbaton")
+    assert (gsm8k.training_split, gsm8k.tuning_split) == ("train", "validate")
+    assert (mbpp.training_split, mbpp.tuning_split) == ("validate", "validate")
+    assert held.tuning_split is None
+    with pytest.raises(DataError, match="no training split"):
+        held.training_split
+    a, b, c = (gsm8k.sample("train", 3, s) for s in (7, 7, 8))
+    assert [i.id for i in a] == [i.id for i in b] != [i.id for i in c] and len(a) == 3
+    first = int(a[0].id.split("-")[-1])
+    assert [i.id for i in a] == [f"train-{first + j}" for j in range(3)]

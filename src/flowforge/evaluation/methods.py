@@ -1,9 +1,9 @@
 """Eval methods: how each one obtains a workflow for a task, and what obtaining it cost.
 
     io, cot, cot_sc, self_refine   fixed reference workflows from workflows/ (cost 0)
-    search[:OPTIMIZER]             AFlow-style search on the task's validate/train split
+    search[:OPTIMIZER]             AFlow-style search on the task's tuning split (Task.tuning_split)
     generator[:SPEC]               one greedy generation (one generator call)
-    generator_bo<N>[:SPEC]         best-of-N samples, selected on validate/train (N samples + runs)
+    generator_bo<N>[:SPEC]         best-of-N samples, selected on the same tuning split (N samples + runs)
 
 A method with no SPEC uses `embedded`; `search` with no SPEC uses the executor as optimizer.
 """
@@ -107,15 +107,6 @@ def fixed_workflow(name: str, opset: "OperatorSet") -> Obtained:
     raise UserError(f"{path}: {parsed.error}")
 
 
-def search_split(task: "Task") -> str:
-    """The split search may optimise on: validate, else train; never test."""
-    for split in ("validate", "train"):
-        if split in (task.train_splits or []) or (split in task.splits and not task.heldout):
-            return split
-    raise UserError(f"task {task.name} has no validate/train split to search on "
-                    "(held-out tasks expose only test, which search may not use)")
-
-
 async def obtain(method: Method, task: "Task", opset: "OperatorSet", *, executor: "LLM",
                  llms: dict[str, "LLM"], out_dir: Path, search_rounds: int, search_limit: int,
                  select_limit: int) -> Obtained:
@@ -127,7 +118,7 @@ async def obtain(method: Method, task: "Task", opset: "OperatorSet", *, executor
         from flowforge.search.aflow import SearchConfig, run_search
 
         optimizer = llms[method.spec] if method.spec else executor
-        cfg = SearchConfig(rounds=search_rounds, val_limit=search_limit, split=search_split(task))
+        cfg = SearchConfig(rounds=search_rounds, val_limit=search_limit, split=task.tuning_split)
         result = await run_search(task, opset, optimizer=optimizer, executor=executor,
                                   out_dir=out_dir, config=cfg)
         return Obtained(result.best_source, result.usage,
@@ -135,11 +126,8 @@ async def obtain(method: Method, task: "Task", opset: "OperatorSet", *, executor
                               f"(best val {result.best_score:.3f})", operators=opset.name)
     from flowforge.generator.generate import generate_workflow
 
-    select_on = None
-    if method.samples > 1:
-        select_on = next((s for s in ("validate", "train") if s in (task.train_splits or [])), None)
     gen = await generate_workflow(task, opset, llms[method.spec], samples=method.samples,
-                                  select_on=select_on, select_limit=select_limit, executor=executor)
+                                  select_on=task.tuning_split if method.samples > 1 else None, select_limit=select_limit, executor=executor)
     assert gen.selected is not None
     usage = Usage().add(gen.usage).add(gen.selection_usage)
     return Obtained(gen.selected.source, usage, label=f"{method.spec}; {gen.selection}",

@@ -9,19 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flowforge.errors import UserError
+from flowforge.tasks.builtin import BUILTIN
 
-BBH_TRAIN = (
-    "causal_judgement", "disambiguation_qa", "formal_fallacies", "logical_deduction_three_objects",
-    "logical_deduction_seven_objects", "movie_recommendation", "multistep_arithmetic_two",
-    "reasoning_about_colored_objects", "salient_translation_error_detection", "snarks",
-    "tracking_shuffled_objects_three_objects", "tracking_shuffled_objects_five_objects",
-)
-BBH_HELDOUT = (
-    "boolean_expressions", "dyck_languages", "geometric_shapes", "hyperbaton", "ruin_names",
-    "temporal_sequences", "tracking_shuffled_objects_seven_objects",
-)
-IN_DOMAIN = ("gsm8k", "math", "mbpp", "drop", *(f"bbh/{t}" for t in BBH_TRAIN))
-HELD_OUT = ("hotpotqa", "humaneval", *(f"bbh/{t}" for t in BBH_HELDOUT))
+_HELD = {name: make().heldout for name, make in BUILTIN.items()}
+IN_DOMAIN = tuple(name for name, held in _HELD.items() if not held)
+HELD_OUT = tuple(name for name, held in _HELD.items() if held)
 NEW_OPERATOR_SET = "novel"  # renamed + extended operators, evaluation only
 EVAL_SPLIT = "test"
 

@@ -24,6 +24,7 @@ from flowforge.errors import UserError
 from flowforge.generator.parse import ParsedWorkflow, parse_workflow
 from flowforge.generator.prompt import build_messages
 from flowforge.generator.constrain import OpsConstraint
+from flowforge.tasks.task import TUNING_SPLITS
 from flowforge.types import Usage
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 MAX_TOKENS = 320
 ATTEMPTS = 8  # greedy + up to 7 resamples (one batched call) when the greedy workflow is invalid
 RESAMPLE_TEMPERATURE = 0.7
-SELECTION_SPLITS = ("validate", "train")  # selection may use these, never "test"
 
 
 @dataclass
@@ -125,8 +125,8 @@ async def generate_workflow(
             gen.selection = (f"greedy sample invalid; attempt {gen.attempt} of {len(gen.candidates)} (validator-guided resampling)"
                              if gen.attempt else f"no valid workflow in {len(gen.candidates)} attempts")
         return gen
-    if select_on not in SELECTION_SPLITS:
-        raise UserError(f"--select-on must be one of {', '.join(SELECTION_SPLITS)} (selection never uses test), got {select_on!r}")
+    if select_on not in TUNING_SPLITS:
+        raise UserError(f"--select-on must be one of {', '.join(TUNING_SPLITS)} (selection never uses test), got {select_on!r}")
     if select_on not in task.splits:
         raise UserError(f"task {task.name} has no {select_on!r} split to select on; "
                         f"it has {', '.join(task.splits)} (best-of-N never selects on test)")

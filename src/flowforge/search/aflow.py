@@ -180,11 +180,13 @@ def _check_config(out_dir: Path, meta: dict[str, Any]) -> None:
 async def run_search(task: "Task", opset: "OperatorSet", *, optimizer: "LLM", executor: "LLM",
                      out_dir: Path, config: SearchConfig | None = None) -> SearchResult:
     """Run (or resume) the search; returns the best workflow on the search split."""
-    from flowforge.evaluation.methods import fixed_workflow, search_split
+    from flowforge.evaluation.methods import fixed_workflow
     from flowforge.generator.parse import parse_workflow
 
     cfg = config or SearchConfig()
-    split = cfg.split or search_split(task)
+    split = cfg.split or task.tuning_split
+    if split is None:
+        raise UserError(f"task {task.name} has no validate/train split to search on (search never uses test)")
     if split not in task.splits:
         raise UserError(f"task {task.name} has no split {split!r}; it has {', '.join(task.splits)}")
     out_dir.mkdir(parents=True, exist_ok=True)

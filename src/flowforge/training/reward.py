@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import random
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -94,15 +93,6 @@ class WorkflowReward:
         return [make(p) for p in PART_NAMES]
 
     # -- computation --------------------------------------------------------------------------
-    def instances_for(self, task: "Task", step: int):
-        """The K instances every completion of `task` is run on at this step (group-shared)."""
-        from flowforge.training.synth import training_split
-
-        split = training_split(task)
-        size = task.splits[split]
-        offset = random.Random(f"{self.seed}/{task.name}/{step}").randrange(max(1, size - self.k + 1))
-        return task.load(split, limit=self.k, offset=offset)
-
     def parts(self, completions: list, variants: list[str], step: int, log_metric=None) -> list[Parts]:
         texts = [completion_text(c) for c in completions]
         key = (step, tuple(texts), tuple(variants))
@@ -131,9 +121,10 @@ class WorkflowReward:
                 plan.append(Parts(valid=0.0, score=0.0, cost=0.0, executes=0.0, reason=parsed.error or "invalid"))
                 continue
             rkey = (vid, parsed.source)  # identical workflows in a group run once
-            if rkey not in runs:
+            if rkey not in runs:  # every completion of a task at a step runs on the same K instances
+                instances = task.sample(task.training_split, self.k, f"{self.seed}/step{step}")
                 runs[rkey] = asyncio.ensure_future(self.run_fn(
-                    parsed.source, task, self.instances_for(task, step), executor=self.executor, opset=opset,
+                    parsed.source, task, instances, executor=self.executor, opset=opset,
                     concurrency=self.concurrency, timeout_s=self.timeout_s))
             plan.append(rkey)
         summaries = dict(zip(runs, await asyncio.gather(*runs.values()))) if runs else {}

@@ -93,19 +93,6 @@ def training_tasks(names: list[str] | None = None) -> list["Task"]:
     return tasks
 
 
-def training_split(task: "Task") -> str:
-    """The split training draws from: the first training split (synth families: `train`)."""
-    return task.train_splits[0]
-
-
-def sample_instances(task: "Task", k: int, seed: int | str):
-    """K instances from the task's training split at a seeded offset (same for every candidate)."""
-    split = training_split(task)
-    size = task.splits[split]
-    offset = random.Random(f"{seed}/{task.name}").randrange(max(1, size - k + 1))
-    return task.load(split, limit=k, offset=offset)
-
-
 # ---- operator-set helpers ------------------------------------------------------------------
 
 def impl_names(opset: "OperatorSet") -> dict[str, str]:
@@ -302,7 +289,7 @@ async def _run(cfg: SynthConfig, executor: "LLM", teacher: "LLM | None", progres
         cands = template_candidates(task, base, cfg)
         if teacher is not None:
             cands += await teacher_candidates(task, base, teacher, cfg)
-        plan.append((task, sample_instances(task, cfg.k, cfg.seed), cands))
+        plan.append((task, task.sample(task.training_split, cfg.k, cfg.seed), cands))
     total = sum(len(c) for _, _, c in plan)
     bar = progress.add_task("candidates", total=total, completed=sum(c.key in done for _, _, cs in plan for c in cs)) if progress else None
     ran = 0
