@@ -1,5 +1,6 @@
 """Synthetic-data building: templates render and validate under every operator-set augmentation,
 held-out tasks are refused, selection ranks by score and balances across tasks."""
+import ast
 import random
 
 import pytest
@@ -7,10 +8,13 @@ import pytest
 from flowforge.errors import UserError
 from flowforge.operators import load_operator_set
 from flowforge.training import templates as T
-from flowforge.training.synth import (
-    AUG_KINDS, SynthConfig, augment_opset, called_ops, impl_names, rename_ops, select_top, sft_pairs,
-    template_candidates, training_tasks,
-)
+from flowforge.operators.augment import AUG_KINDS, SYNONYMS, augment_opset, impl_names, random_name, rename_ops
+from flowforge.training.synth import SynthConfig, select_top, sft_pairs, template_candidates, training_tasks
+from flowforge.workflow import operators_used
+
+
+def called_ops(source: str) -> list[str]:
+    return operators_used(ast.parse(source))
 
 HELDOUT = ["hotpotqa", "humaneval", "bbh/boolean_expressions", "bbh/dyck_languages", "bbh/geometric_shapes",
            "bbh/hyperbaton", "bbh/ruin_names", "bbh/temporal_sequences", "bbh/tracking_shuffled_objects_seven_objects"]
@@ -73,7 +77,7 @@ def test_renamed_descriptions_are_consistent(base):
 
 def test_synonyms_never_use_evaluation_only_names():
     novel = set(load_operator_set("novel").names)
-    assert not novel & {s for syns in T.SYNONYMS.values() for s in syns}
+    assert not novel & {s for syns in SYNONYMS.values() for s in syns}
 
 
 def test_renamings_are_varied_and_never_evaluation_only(base):
@@ -86,14 +90,14 @@ def test_renamings_are_varied_and_never_evaluation_only(base):
         assert len(set(opset.names)) == len(opset.names)  # no two operators share a name
     assert not produced & novel
     # far more names than the fixed synonym lists: the generator cannot memorise the renamings
-    assert len(produced) > 2 * sum(len(v) for v in T.SYNONYMS.values())
+    assert len(produced) > 2 * sum(len(v) for v in SYNONYMS.values())
 
 
 def test_random_name_avoids_taken_names():
     rng = random.Random(0)
     taken = {"a"}
     for _ in range(100):
-        name = T.random_name("vote", rng, taken)
+        name = random_name("vote", rng, taken)
         assert name is not None and name not in taken and name.isidentifier()
         taken.add(name)
 

@@ -1,4 +1,5 @@
-"""Shared training plumbing: run-dir logging callback, resume detection, plots, adapter export.
+"""Shared training plumbing: base model and LoRA config, run-dir logging callback, resume
+detection, plots, adapter export.
 
 Used by `training/sft.py` and `training/rl.py`; nothing here knows which stage it serves.
 """
@@ -36,6 +37,30 @@ def save_config(cfg: Any, out_dir: Path, name: str = "flowforge_config.json") ->
 def last_checkpoint(out_dir: Path) -> str | None:
     """The newest `checkpoint-N` in out_dir, if a previous run left one (resume from it)."""
     return get_last_checkpoint(str(out_dir)) if out_dir.is_dir() else None
+
+
+def lora_config(r: int, alpha: int, dropout: float, targets: str):
+    from peft import LoraConfig
+
+    target = targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()]
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target, task_type="CAUSAL_LM")
+
+
+def load_base(path: str | None):
+    """(model, tokenizer, path) in fp32 for CPU training; default base = the embedded model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if path is None:
+        from flowforge.llm.embedded import embedded_model_dir, set_torch_threads
+
+        set_torch_threads()
+        path = str(embedded_model_dir())
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    return model, tok, path
 
 
 def train_or_load_finished(trainer, resume: str | None, max_steps: int):

@@ -41,6 +41,8 @@ from typing import Any
 from flowforge.errors import UserError
 from flowforge.training.common import (
     RunLogCallback,
+    load_base,
+    lora_config,
     config_dict,
     export_adapter_fp16,
     last_checkpoint,
@@ -120,7 +122,8 @@ def build_prompts(cfg: RLRunConfig) -> tuple[list[dict[str, Any]], dict[str, tup
     """Dataset rows {prompt, variant} and the variant id -> (task, operator set) map."""
     from flowforge.generator.prompt import build_messages
     from flowforge.operators import load_operator_set
-    from flowforge.training.synth import AUG_KINDS, augment_opset, training_tasks
+    from flowforge.operators.augment import AUG_KINDS, augment_opset
+    from flowforge.training.synth import training_tasks
 
     base = load_operator_set(cfg.operators)
     rng = random.Random(f"{cfg.seed}/rl-variants")
@@ -177,8 +180,6 @@ def _timed_trainer_class():
 
 def load_policy(cfg: RLRunConfig):
     """(model, tokenizer, peft_config): the SFT adapter made trainable, or a base model + fresh LoRA config."""
-    from flowforge.training.sft import load_base, lora_config
-
     model, tok, base_path = load_base(cfg.base_model)
     tok.padding_side = "left"  # generation
     if cfg.sft_adapter:

@@ -27,6 +27,8 @@ from flowforge.errors import DataError, UserError
 from flowforge.tasks.jsonl import parse_jsonl
 from flowforge.training.common import (
     RunLogCallback,
+    load_base,
+    lora_config,
     config_dict,
     export_adapter_fp16,
     last_checkpoint,
@@ -97,30 +99,6 @@ def load_sft_rows(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     if not rows:
         raise DataError(f"{path}: no SFT examples")
     return rows
-
-
-def lora_config(r: int, alpha: int, dropout: float, targets: str):
-    from peft import LoraConfig
-
-    target = targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()]
-    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target, task_type="CAUSAL_LM")
-
-
-def load_base(path: str | None):
-    """(model, tokenizer) in fp32 for CPU training; default base = the embedded model."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if path is None:
-        from flowforge.llm.embedded import embedded_model_dir, set_torch_threads
-
-        set_torch_threads()
-        path = str(embedded_model_dir())
-    tok = AutoTokenizer.from_pretrained(path)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    return model, tok, path
 
 
 def train_sft(cfg: SFTRunConfig) -> dict[str, Any]:

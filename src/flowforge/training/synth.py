@@ -21,27 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import ast
-import functools
 import hashlib
 import json
 import math
 import random
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowforge.errors import UserError
+from flowforge.operators.augment import AUG_KINDS, augment_opset, impl_names, rename_ops
 from flowforge.training import templates as T
 
 if TYPE_CHECKING:
     from flowforge.llm.base import LLM
     from flowforge.operators import OperatorSet
     from flowforge.tasks import Task
-
-_OPS_CALL = re.compile(r"\bops\.([A-Za-z_]\w*)\b")
-
 
 @dataclass
 class SynthConfig:
@@ -91,60 +87,6 @@ def training_tasks(names: list[str] | None = None) -> list["Task"]:
     for t in tasks:
         assert_trainable(t)
     return tasks
-
-
-# ---- operator-set helpers ------------------------------------------------------------------
-
-def impl_names(opset: "OperatorSet") -> dict[str, str]:
-    """impl -> operator name (the first operator backed by each impl)."""
-    out: dict[str, str] = {}
-    for op in opset.operators:
-        out.setdefault(op.impl, op.name)
-    return out
-
-
-def called_ops(source: str) -> list[str]:
-    """Operator names a workflow calls (`ops.NAME`), in first-use order."""
-    return list(dict.fromkeys(_OPS_CALL.findall(source)))
-
-
-def rename_ops(source: str, mapping: dict[str, str]) -> str:
-    """Rewrite `ops.old` calls to `ops.new` (AST-checked: the result must still parse)."""
-    out = _OPS_CALL.sub(lambda m: f"ops.{mapping.get(m.group(1), m.group(1))}", source)
-    ast.parse(out)
-    return out
-
-
-def augment_opset(base: "OperatorSet", used: list[str], rng: random.Random, kind: str) -> tuple["OperatorSet", dict[str, str]]:
-    """One operator-set variant: 'base', 'subset', 'shuffled', 'renamed' or 'mixed' (all three).
-    Returns the variant and the renaming applied to the workflow's `ops.` calls."""
-    opset, mapping = base, {}
-    if kind in ("subset", "mixed"):
-        others = [n for n in base.names if n not in used]
-        keep = set(used) | set(rng.sample(others, rng.randint(0, len(others))))
-        opset = opset.subset([n for n in base.names if n in keep], name=f"{base.name}-subset")
-    if kind in ("renamed", "mixed"):
-        taken = set(opset.names) | _evaluation_only_names()
-        rate = rng.choice((0.5, 0.8, 1.0))
-        for op in opset.operators:
-            if rng.random() < rate and (name := T.random_name(op.impl, rng, taken)):
-                mapping[op.name] = name
-                taken.add(name)
-        opset = opset.renamed(mapping, name=f"{base.name}-renamed") if mapping else opset
-    if kind in ("shuffled", "mixed"):
-        opset = opset.shuffled(rng)
-    return opset, mapping
-
-
-AUG_KINDS = ("subset", "shuffled", "renamed", "mixed")
-
-
-@functools.cache
-def _evaluation_only_names() -> frozenset[str]:
-    """Names of the `novel` set: zero-shot evaluation only, never produced by augmentation."""
-    from flowforge.operators import load_operator_set
-
-    return frozenset(load_operator_set("novel").names)
 
 
 # ---- candidates ---------------------------------------------------------------------------
@@ -240,9 +182,10 @@ def sft_pairs(rec: dict[str, Any], task: "Task", base: "OperatorSet", n_variants
     """The kept workflow under n_variants operator sets: prompt messages + completion + provenance."""
     from flowforge.generator.parse import parse_workflow
     from flowforge.generator.prompt import build_messages, completion_text
+    from flowforge.workflow.validate import operators_used
 
     rng = random.Random(f"{seed}/augment/{rec['key']}")
-    used = called_ops(rec["source"])
+    used = operators_used(ast.parse(rec["source"]))
     out = []
     for i in range(n_variants):
         kind = "base" if i == 0 else rng.choice(AUG_KINDS)
