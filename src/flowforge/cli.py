@@ -425,20 +425,26 @@ def eval_cmd(
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
     meths = parse_methods(methods)
-    cells = suite_cells(suite, [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None, operators)
+    cells = suite_cells(suite, _csv(tasks), operators)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as bar:
+        tid = bar.add_task("eval cells", total=len(meths) * len(cells))
 
-    def progress(res, cached: bool) -> None:
-        console.print(f"{'[dim]cached[/dim] ' if cached else ''}{res.method} × {res.task}"
-                      f"{'' if res.operators == 'default' else '@' + res.operators}: {res.cell_text()}",
-                      highlight=False)
+        def progress(res, cached: bool) -> None:
+            bar.console.print(f"{'[dim]cached[/dim] ' if cached else ''}{res.method} × {res.task}"
+                              f"{'' if res.operators == 'default' else '@' + res.operators}: {res.cell_text()}",
+                              highlight=False)
+            bar.advance(tid)
 
-    results = asyncio.run(run_eval(meths, cells, executor_spec=executor, out_dir=out, limit=limit,
-                                   search_rounds=search_rounds, search_limit=search_limit,
-                                   select_limit=select_limit, progress=progress))
-    meta = {"suite": suite, "methods": methods, "executor": executor, "limit": limit}
+        results = asyncio.run(run_eval(meths, cells, executor_spec=executor, out_dir=out, limit=limit,
+                                       search_rounds=search_rounds, search_limit=search_limit,
+                                       select_limit=select_limit, progress=progress))
+    title = suite or "tasks " + ", ".join(dict.fromkeys(r.task for r in results))
+    meta = {"suite": suite, "tasks": tasks, "methods": methods, "executor": executor, "limit": limit}
     paths = write_tables(results, out, meta)
-    console.print(rich_table(results, f"flowforge eval: {suite} (test splits)"))
-    console.print("wrote " + ", ".join(str(p) for p in paths))
+    console.print(rich_table(results, f"flowforge eval: {title} (test splits)"))
+    console.print("tables: " + ", ".join(str(p) for p in paths), highlight=False)
+    console.print(f"report (table, score against obtain-cost plot, workflows): {write_report(out)}", highlight=False)
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
 
@@ -491,10 +497,20 @@ def report_cmd(
     path: Path = typer.Argument(..., help="a run, eval, search or training dir"),
     out: Optional[Path] = typer.Option(None, help="HTML file (default DIR/report.html)"),
 ) -> None:
-    """A static self-contained HTML page: workflow code and graph, scores, traces, plots."""
-    from flowforge.evaluation.report import write_report
+    """A static self-contained HTML page: workflow code and graph, scores, traces, plots. On an
+    eval dir it also prints the methods x tasks table and where the score/cost plot is."""
+    from flowforge.evaluation.report import COST_PLOT, read_eval, write_report
 
-    console.print(f"wrote {write_report(path, out)}")
+    page = write_report(path, out)
+    if (path / "eval.json").is_file():
+        from flowforge.evaluation.tables import rich_table
+
+        cells, data = read_eval(path)
+        meta = data.get("meta", {})
+        console.print(rich_table(cells, f"flowforge eval: {meta.get('suite') or meta.get('tasks') or path}"))
+        if (path / COST_PLOT).is_file():
+            console.print(f"score against obtain cost: {path / COST_PLOT}", highlight=False)
+    console.print(f"wrote {page}", highlight=False)
 
 
 

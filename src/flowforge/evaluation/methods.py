@@ -1,6 +1,6 @@
 """Eval methods: how each one obtains a workflow for a task, and what obtaining it cost.
 
-    io, cot, cot_sc, self_refine   fixed reference workflows from workflows/ (cost 0)
+    io, cot, cot_sc, self_refine, ... fixed reference workflows (flowforge/workflow/reference, cost 0)
     search[:OPTIMIZER]             AFlow-style search on the task's tuning split (Task.tuning_split)
     generator[:SPEC]               one greedy generation (one generator call)
     generator_bo<N>[:SPEC]         best-of-N samples, selected on the same tuning split (N samples + runs)
@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING
 from flowforge.errors import UserError
 from flowforge.generator import default_generator_spec
 from flowforge.types import Usage
+from flowforge.workflow.reference import reference_names
 
 if TYPE_CHECKING:
     from flowforge.llm.base import LLM
     from flowforge.operators import OperatorSet
     from flowforge.tasks import Task
 
-FIXED = ("io", "cot", "cot_sc", "self_refine")
+FIXED = tuple(reference_names())  # io, cot, cot_sc, self_refine, programmer_sc, code_test, ...
 _BO = re.compile(r"generator_bo(\d+)$")
 
 
@@ -82,29 +83,13 @@ def parse_methods(text: str) -> list[Method]:
     return methods
 
 
-def workflows_dir() -> Path:
-    """The repo's reference workflows (workflows/ at the repository root)."""
-    return Path(__file__).resolve().parents[3] / "workflows"
-
-
 def fixed_workflow(name: str, opset: "OperatorSet") -> Obtained:
-    """A reference workflow, validated against `opset`; falls back to the default set when the
-    workflow uses operators the suite's set does not have (labelled as such)."""
-    from flowforge.generator.parse import parse_workflow
-    from flowforge.operators import load_operator_set
+    """A reference workflow validated against `opset`; one that needs operators the set lacks
+    falls back to the default set, and the label says so."""
+    from flowforge.workflow.reference import load_reference
 
-    path = workflows_dir() / f"{name}.py"
-    if not path.is_file():
-        raise UserError(f"reference workflow {path} is missing")
-    source = path.read_text()
-    parsed = parse_workflow(source, opset)
-    if parsed.valid:
-        return Obtained(parsed.source, label=f"fixed ({path.name})", operators=opset.name)
-    default = load_operator_set("default")
-    again = parse_workflow(source, default)
-    if opset.name != "default" and again.valid:
-        return Obtained(again.source, label=f"fixed ({path.name}, default operators)", operators="default")
-    raise UserError(f"{path}: {parsed.error}")
+    ref = load_reference(name, opset)
+    return Obtained(ref.source, label=ref.label, operators=ref.operators)
 
 
 async def obtain(method: Method, task: "Task", opset: "OperatorSet", *, executor: "LLM",
@@ -126,8 +111,12 @@ async def obtain(method: Method, task: "Task", opset: "OperatorSet", *, executor
                               f"(best val {result.best_score:.3f})", operators=opset.name)
     from flowforge.generator.generate import generate_workflow
 
+    if method.samples > 1 and task.tuning_split is None:
+        raise UserError(f"{method.name} selects on a validate or train split; task {task.name} has only "
+                        f"{', '.join(task.splits)} (selection never uses test)")
     gen = await generate_workflow(task, opset, llms[method.spec], samples=method.samples,
-                                  select_on=task.tuning_split if method.samples > 1 else None, select_limit=select_limit, executor=executor)
+                                  select_on=task.tuning_split if method.samples > 1 else None,
+                                  select_limit=select_limit, executor=executor)
     assert gen.selected is not None
     usage = Usage().add(gen.usage).add(gen.selection_usage)
     return Obtained(gen.selected.source, usage, label=f"{method.spec}; {gen.selection}",

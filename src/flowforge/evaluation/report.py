@@ -241,34 +241,65 @@ def run_section(run_dir: Path, title: str = "Run") -> str:
 
 # ---- eval dir ------------------------------------------------------------------------
 
-def eval_section(eval_dir: Path) -> str:
+COST_PLOT = "score_vs_cost.png"
+
+
+def _finite(x: Any) -> float:
+    return x if isinstance(x, (int, float)) and not math.isnan(x) else 0.0
+
+
+def cost_figure(methods: list[dict[str, Any]]):
+    """Mean test score per method against the tokens spent obtaining its workflows (search and
+    best-of-N pay up front, fixed workflows nothing) and against execution tokens per instance."""
+    pts = [m for m in methods if isinstance(m.get("mean_score"), (int, float)) and not math.isnan(m["mean_score"])]
+    if not pts:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, key, label in ((axes[0], "obtain_tokens", "tokens to obtain the workflows (all tasks)"),
+                           (axes[1], "exec_tokens_per_instance", "executor tokens per test instance")):
+        for m in pts:
+            x = _finite(m.get(key))
+            ax.scatter(x, m["mean_score"], s=40)
+            ax.annotate(m["method"], (x, m["mean_score"]), fontsize=8, xytext=(4, 3), textcoords="offset points")
+        ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlabel(label, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean test score")
+    axes[0].set_title("score against obtain cost", fontsize=10)
+    axes[1].set_title("score against execution cost", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def read_eval(eval_dir: Path) -> tuple[list[Any], dict[str, Any]]:
+    """The cells (CellResult) and the whole eval.json of an eval dir."""
     from flowforge.evaluation.run import CellResult
-    from flowforge.evaluation.tables import wide_rows
 
     data = json.loads((eval_dir / "eval.json").read_text())
     cells = []
     for d in data.get("cells", []):
         d = {k: v for k, v in d.items() if k not in ("exec_calls_per_instance", "exec_tokens_per_instance")}
         cells.append(CellResult(**d))
+    return cells, data
+
+
+def eval_section(eval_dir: Path) -> str:
+    from flowforge.evaluation.tables import wide_rows
+
+    cells, data = read_eval(eval_dir)
     header, rows = wide_rows(cells)
     meta = data.get("meta", {})
-    parts = [f"<h2>Evaluation: {_e(meta.get('suite', ''))}</h2>",
+    parts = [f"<h2>Evaluation: {_e(meta.get('suite') or meta.get('tasks') or '')}</h2>",
              f"<p class='muted'>executor {_e(meta.get('executor', '?'))}; limit {_e(meta.get('limit'))}; "
              "scores on TEST splits; obtain = cost of getting the workflow; exec = per test instance.</p>",
              _table(header, rows, "scores")]
-    plt = _plt()
     summ = data.get("methods", [])
-    pts = [s for s in summ if isinstance(s.get("mean_score"), (int, float)) and not math.isnan(s["mean_score"])]
-    if pts:
-        fig, ax = plt.subplots(figsize=(5.5, 3.5))
-        for s in pts:
-            x = s.get("exec_tokens_per_instance") or 0
-            x = 0 if isinstance(x, float) and math.isnan(x) else x
-            ax.scatter(x, s["mean_score"], s=40)
-            ax.annotate(s["method"], (x, s["mean_score"]), fontsize=8, xytext=(4, 3), textcoords="offset points")
-        ax.set_xlabel("executor tokens per test instance"), ax.set_ylabel("mean test score")
-        ax.set_title("score vs cost")
+    fig = cost_figure(summ)
+    if fig is not None:
+        fig.savefig(eval_dir / COST_PLOT, dpi=100)
         parts.append(_png(fig))
+    plt = _plt()
     ok = [c for c in cells if c.status != "failed" and c.score is not None]
     if ok:
         tasks = list(dict.fromkeys(c.task + ("" if c.operators == "default" else f"@{c.operators}") for c in ok))

@@ -94,6 +94,7 @@ async def run_cell(method: Method, cell: Cell, *, executor: "LLM", llms: dict[st
     t0 = time.monotonic()
     try:
         task = get_task(cell.task)
+        res.task = task.name  # a spec path shows as its task's name
         opset = load_operator_set(cell.operators)
         got = await obtain(method, task, opset, executor=executor, llms=llms,
                            out_dir=out_dir / "search" / method.slug / _slug(cell.key), search_rounds=search_rounds,

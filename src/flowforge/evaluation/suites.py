@@ -38,18 +38,28 @@ SUITES: dict[str, tuple[Cell, ...]] = {
 SUITES["all"] = SUITES["in-domain"] + SUITES["held-out"] + SUITES["new-operators"]
 
 
-def suite_cells(suite: str, tasks: list[str] | None = None, operators: str | None = None) -> list[Cell]:
-    """The cells of a suite, optionally narrowed to `tasks` and/or re-pointed at `operators`."""
-    if suite not in SUITES:
+def suite_cells(suite: str | None, tasks: list[str] | None = None, operators: str | None = None) -> list[Cell]:
+    """The table's columns. `suite` alone: its cells. `tasks` alone: those tasks (built-in names or
+    task spec YAML paths) with the default set. Both: the listed tasks, each with the operator
+    sets the suite uses (its own cells for a task it holds). `operators` re-points every cell.
+    Every task and operator set is loaded here, so an unknown name, a bad spec or an operator
+    that does not import fails before anything runs."""
+    from flowforge.operators import load_operator_set
+    from flowforge.tasks import get_task
+
+    if suite is None and not tasks:
+        raise UserError("give --suite (" + ", ".join(SUITES) + ") and/or --tasks (names or spec .yaml paths)")
+    if suite is not None and suite not in SUITES:
         raise UserError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")
-    cells = list(SUITES[suite])
+    cells = list(SUITES[suite]) if suite else []
     if tasks:
-        known = {c.task for c in cells}
-        unknown = [t for t in tasks if t not in known]
-        if unknown:
-            raise UserError(f"task(s) {', '.join(unknown)} not in suite {suite!r}; "
-                            f"it has {', '.join(sorted(known))}")
-        cells = [c for c in cells if c.task in tasks]
+        for t in tasks:
+            get_task(t)
+        sets = list(dict.fromkeys(c.operators for c in cells)) or ["default"]
+        cells = [c for t in dict.fromkeys(tasks)
+                 for c in ([c for c in cells if c.task == t] or [Cell(t, o) for o in sets])]
     if operators:
         cells = list(dict.fromkeys(Cell(c.task, operators) for c in cells))
+    for name in dict.fromkeys(c.operators for c in cells):
+        load_operator_set(name)
     return cells

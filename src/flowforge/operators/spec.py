@@ -9,9 +9,9 @@ from another set: `extends: default`, `include: [names]`, `rename: {old: new}`, 
 from __future__ import annotations
 
 import ast
-import inspect
 import random
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from flowforge.errors import UserError
-from flowforge.operators.impls import IMPLS
+from flowforge.operators.impls import impl_arguments, impl_function
 
 SETS_DIR = Path(__file__).parent / "sets"
 _SIG = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*?)\)\s*->\s*(\S.*?)\s*$")
@@ -75,16 +75,19 @@ class OperatorSpec(BaseModel):
             raise ValueError("description is empty")
         return v
 
+    @field_validator("impl")
+    @classmethod
+    def _importable(cls, v: str) -> str:
+        impl_function(v)  # a built-in key, or package.module:function that imports
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> "OperatorSpec":
         name, params, _ = parse_signature(self.signature)
         if name != self.name:
             raise ValueError(f"signature names {name!r} but the operator is {self.name!r}")
-        if self.impl not in IMPLS:
-            raise ValueError(f"impl {self.impl!r} is unknown; known: {', '.join(sorted(IMPLS))}")
-        fn_params = list(inspect.signature(IMPLS[self.impl]).parameters.values())[1:]
         want = [(p.name, p.required) for p in params]
-        have = [(p.name, p.default is inspect.Parameter.empty) for p in fn_params]
+        have = impl_arguments(impl_function(self.impl))
         if want != have:
             raise ValueError(f"signature arguments {want} do not match impl {self.impl!r} {have}")
         return self
@@ -176,6 +179,15 @@ def _where(loc: tuple) -> str:
     return "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc).lstrip(".") or "(top)"
 
 
+def _add_import_root(raw: object, path: Path) -> None:
+    """A set naming `package.module:function` impls can import them from beside its YAML file."""
+    ops = raw.get("operators") if isinstance(raw, dict) else None
+    if isinstance(ops, list) and any(isinstance(op, dict) and ":" in str(op.get("impl", "")) for op in ops):
+        root = str(path.resolve().parent)
+        if root not in sys.path:
+            sys.path.insert(0, root)
+
+
 def load_operator_set(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> OperatorSet:
     """A bundled set by name ("default", "qa", "math", "code", "novel") or a YAML file path."""
     path = Path(name_or_path)
@@ -196,6 +208,7 @@ def load_operator_set(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> 
         raise UserError(f"{path}{where}: not valid YAML ({e.problem or ' '.join(str(e).split())})") from None
     except yaml.YAMLError as e:  # e.g. ReaderError (a control character): no line mark
         raise UserError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
+    _add_import_root(raw, path)
     try:
         spec = _SetFile.model_validate(raw if raw is not None else {})
     except ValidationError as e:

@@ -180,8 +180,8 @@ def _check_config(out_dir: Path, meta: dict[str, Any]) -> None:
 async def run_search(task: "Task", opset: "OperatorSet", *, optimizer: "LLM", executor: "LLM",
                      out_dir: Path, config: SearchConfig | None = None) -> SearchResult:
     """Run (or resume) the search; returns the best workflow on the search split."""
-    from flowforge.evaluation.methods import fixed_workflow
     from flowforge.generator.parse import parse_workflow
+    from flowforge.workflow.reference import load_reference
 
     cfg = config or SearchConfig()
     split = cfg.split or task.tuning_split
@@ -207,7 +207,7 @@ async def run_search(task: "Task", opset: "OperatorSet", *, optimizer: "LLM", ex
             f.write(json.dumps(asdict(r)) + "\n")
 
     if not history:  # 0. the seed
-        seed = fixed_workflow(cfg.seed_workflow, opset)
+        seed = load_reference(cfg.seed_workflow, opset)
         score, usage, fails = await evaluate(seed.source, task, opset, instances, executor,
                                              out_dir / "round_0", cfg.failures_shown, split)
         append(Round(0, None, seed.source, True, score, failures=fails, executor_usage=usage.to_dict(),

@@ -20,7 +20,8 @@ from typing import Any, Callable
 
 from flowforge.errors import BackendConfigError, BackendError, SandboxError
 from flowforge.llm.base import LLM
-from flowforge.operators import IMPLS, OpContext, OperatorError, OperatorSet
+from flowforge.operators import OpContext, OperatorError, OperatorSet
+from flowforge.operators.impls import impl_function
 from flowforge.types import ExecResult, Instance, InstanceResult, OperatorCall, Usage
 from flowforge.workflow.rundir import RunDir, workflow_sha
 from flowforge.workflow.validate import validate_workflow
@@ -90,7 +91,7 @@ class _InstanceRun:
         self.calls.append(call)
         t0 = time.perf_counter()
         try:
-            call.output = await IMPLS[spec.impl](ctx, **kwargs)
+            call.output = await impl_function(spec.impl)(ctx, **kwargs)
             return call.output
         except OperatorError as e:
             call.error = f"OperatorError: {e}"
