@@ -94,6 +94,11 @@ CASES = [  # id, argv (with {d} = the case dir), regex the single stderr line mu
     ("option_missing", ["run", "{d}/io.py"], r"Missing option '--task'"),
     ("rl_micro_batch_not_dividing", ["train", "rl", "--out", "{d}/rl", "--num-generations", "4", "--micro-batch-size", "3"],
      r"--micro-batch-size must divide num_generations \* prompts_per_step = 8, got 3"),
+    ("synth_candidates_zero", ["train", "synth", "--out", "{d}/s", "--candidates", "0"], r"--candidates-per-task must be >= 1, got 0"),
+    ("synth_max_heavy_negative", ["train", "synth", "--out", "{d}/s", "--max-heavy", "-1"], r"--max-heavy-per-task and --teacher-samples must be >= 0"),
+    ("rl_temperature_zero", ["train", "rl", "--out", "{d}/rl", "--temperature", "0"], r"--temperature > 0"),
+    ("train_config_missing", ["train", "sft", "--config", "{d}/nope.yaml"], r"--config {d}/nope\.yaml: file not found"),
+    ("train_config_unknown_key", ["train", "rl", "--config", "{d}/ops.yaml"], r"--config {d}/ops\.yaml: unknown setting 'name'"),
 ]
 OPSET_CASES = [  # the same file through `flowforge operators PATH` and `flowforge run --operators PATH`
     ("syntax", "ops_syntax.yaml", r"{d}/ops\.yaml:4: not valid YAML"),

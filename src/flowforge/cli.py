@@ -12,8 +12,10 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from flowforge.config_cli import config_command
 from flowforge.errors import UserError
 from flowforge.generator.generate import ATTEMPTS
+from flowforge.training.config import RLRunConfig, SFTRunConfig, SynthConfig
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 train_app = typer.Typer(no_args_is_help=True, help="Stage 1 (synth, sft) and stage 2 (rl) training.")
@@ -301,100 +303,39 @@ def _csv(value: Optional[str]) -> Optional[list[str]]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-@train_app.command("synth")
-def train_synth(
-    out: Path = typer.Option(Path("runs/synth"), "--out", help="Output dir (candidates.jsonl, sft.jsonl, synth_summary.json); rerun to resume."),
-    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated training tasks (default: all non-held-out tasks with a training split)."),
-    operators: str = typer.Option("default", "--operators", help="Base operator set (name or YAML)."),
-    executor: str = typer.Option("embedded", "--executor", help="Executor spec that runs candidate workflows."),
-    teacher: Optional[str] = typer.Option(None, "--teacher", help="Optional generator spec whose samples join the template candidates."),
-    teacher_samples: int = typer.Option(4, "--teacher-samples", help="Teacher samples per task."),
-    k: int = typer.Option(3, "--k", help="Training instances each candidate runs on."),
-    candidates: int = typer.Option(8, "--candidates", help="Template candidates per task."),
-    max_heavy: int = typer.Option(2, "--max-heavy", help="Cap on LLM-heavy candidates per task."),
-    top_m: int = typer.Option(4, "--top-m", help="Workflows kept per task."),
-    augment: int = typer.Option(4, "--augment", help="Operator-set variants (prompts) per kept workflow."),
-    min_score: float = typer.Option(0.0, "--min-score", help="Drop kept workflows scoring below this."),
-    max_tokens: int = typer.Option(128, "--max-tokens", help="Cap on every executor call's completion tokens."),
-    seed: int = typer.Option(0, "--seed"),
-) -> None:
-    """Stage 1 data: run template (and teacher) workflows on training tasks, keep the best as SFT pairs."""
-    from flowforge.training.synth import SynthConfig, run_synth
+def _synth_done(cfg) -> None:
+    from flowforge.training.synth import run_synth
 
-    cfg = SynthConfig(out_dir=out, tasks=_csv(tasks), operators=operators, executor=executor, teacher=teacher,
-                      teacher_samples=teacher_samples, k=k, candidates_per_task=candidates,
-                      max_heavy_per_task=max_heavy, top_m=top_m, augment=augment, min_score=min_score,
-                      max_tokens=max_tokens, seed=seed)
     s = run_synth(cfg)
     console.print(f"{s['candidates_run']} candidates ({s['valid']} valid) on {s['tasks']} tasks -> "
-                  f"{s['sft_examples']} SFT examples in {out / 'sft.jsonl'} ({s['seconds_this_session']:.0f} s this session)")
+                  f"{s['sft_examples']} SFT examples in {cfg.out_dir / 'sft.jsonl'} ({s['seconds_this_session']:.0f} s this session)")
 
 
-@train_app.command("sft")
-def train_sft_cmd(
-    data: Path = typer.Option(Path("runs/synth/sft.jsonl"), "--data", help="SFT JSONL from `flowforge train synth`."),
-    out: Path = typer.Option(Path("runs/sft"), "--out", help="Run dir; rerun to resume from the newest checkpoint."),
-    export: Optional[Path] = typer.Option(None, "--export", help="Write the fp16 adapter + model card here (e.g. src/flowforge/adapters/metaflow-sft)."),
-    base_model: Optional[str] = typer.Option(None, "--base-model", help="Base checkpoint dir (default: the embedded model)."),
-    epochs: float = typer.Option(2.0, "--epochs"),
-    max_steps: int = typer.Option(-1, "--max-steps", help="Stop after N optimizer steps (-1: use --epochs)."),
-    batch_size: int = typer.Option(8, "--batch-size"),
-    micro_batch_size: int = typer.Option(2, "--micro-batch-size", help="Examples per forward pass (gradients are accumulated up to --batch-size)."),
-    learning_rate: float = typer.Option(2e-4, "--lr"),
-    max_length: int = typer.Option(1024, "--max-length", help="Truncate longer examples."),
-    max_examples: Optional[int] = typer.Option(None, "--max-examples", help="Use only the first N examples."),
-    lora_r: int = typer.Option(16, "--lora-r"),
-    lora_alpha: int = typer.Option(32, "--lora-alpha"),
-    save_steps: int = typer.Option(25, "--save-steps"),
-    seed: int = typer.Option(0, "--seed"),
-) -> None:
-    """Stage 1: LoRA SFT of the generator on synthetic workflows (resumable)."""
-    from flowforge.training.sft import SFTRunConfig, train_sft
+def _sft_done(cfg) -> None:
+    from flowforge.training.sft import train_sft
 
-    cfg = SFTRunConfig(data=data, out_dir=out, export=export, base_model=base_model, epochs=epochs,
-                       max_steps=max_steps, batch_size=batch_size, micro_batch_size=micro_batch_size, learning_rate=learning_rate, max_length=max_length,
-                       max_examples=max_examples, lora_r=lora_r, lora_alpha=lora_alpha, save_steps=save_steps, seed=seed)
     s = train_sft(cfg)
     console.print(f"{s['steps']} steps, loss {s['first_loss']} -> {s['final_loss']}, {s['wall_s_total']:.0f} s, "
-                  f"peak RSS {s['peak_rss_mb']:.0f} MB; run dir {out}" + (f"; adapter {export}" if export else ""))
+                  f"peak RSS {s['peak_rss_mb']:.0f} MB; run dir {cfg.out_dir}" + (f"; adapter {cfg.export}" if cfg.export else ""))
 
 
-@train_app.command("rl")
-def train_rl_cmd(
-    out: Path = typer.Option(Path("runs/rl"), "--out", help="Run dir; rerun to resume from the newest checkpoint."),
-    sft_adapter: Optional[str] = typer.Option(None, "--sft-adapter", help="Starting adapter (default: shipped metaflow-sft; 'none': fresh LoRA on the base)."),
-    base_model: Optional[str] = typer.Option(None, "--base-model", help="Base checkpoint dir (default: the embedded model)."),
-    export: Optional[Path] = typer.Option(None, "--export", help="Write the fp16 RL adapter here."),
-    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated training tasks (default: all trainable)."),
-    operators: str = typer.Option("default", "--operators"),
-    executor: str = typer.Option("embedded", "--executor", help="Executor spec, e.g. openai:MODEL@URL on a GPU box."),
-    k: int = typer.Option(3, "--k", help="Instances per reward, shared by a group."),
-    num_generations: int = typer.Option(4, "--num-generations", help="GRPO group size."),
-    prompts_per_step: int = typer.Option(2, "--prompts-per-step"),
-    max_steps: int = typer.Option(30, "--max-steps"),
-    max_completion_length: int = typer.Option(256, "--max-completion-length"),
-    learning_rate: float = typer.Option(5e-5, "--lr"),
-    beta: float = typer.Option(0.02, "--beta", help="KL coefficient against the starting adapter."),
-    weight_valid: float = typer.Option(0.5, "--weight-valid"),
-    weight_cost: float = typer.Option(0.01, "--weight-cost"),
-    save_steps: int = typer.Option(5, "--save-steps"),
-    micro_batch_size: int = typer.Option(2, "--micro-batch-size", help="Completions per forward/backward pass (bounds memory)."),
-    timeout_s: float = typer.Option(60.0, "--timeout-s", help="Per-instance wall limit when executing a workflow for its reward."),
-    use_vllm: bool = typer.Option(False, "--use-vllm", help="GPU only: generate with vLLM (colocate)."),
-    seed: int = typer.Option(0, "--seed"),
-) -> None:
-    """Stage 2: GRPO with workflow-execution reward (resumable)."""
-    from flowforge.training.rl import RLRunConfig, train_rl
+def _rl_done(cfg) -> None:
+    from flowforge.training.rl import train_rl
 
-    cfg = RLRunConfig(out_dir=out, sft_adapter=sft_adapter, base_model=base_model, export=export, tasks=_csv(tasks),
-                      operators=operators, executor=executor, k=k, num_generations=num_generations,
-                      prompts_per_step=prompts_per_step, max_steps=max_steps,
-                      max_completion_length=max_completion_length, learning_rate=learning_rate, beta=beta,
-                      weight_valid=weight_valid, weight_cost=weight_cost, save_steps=save_steps,
-                      micro_batch_size=micro_batch_size, timeout_s=timeout_s, use_vllm=use_vllm, seed=seed)
     s = train_rl(cfg)
     console.print(f"{s['steps']} steps, reward {s['first_reward']} -> {s['last_reward']}, {s['wall_s']:.0f} s, "
-                  f"peak RSS {s['peak_rss_mb']:.0f} MB; run dir {out}")
+                  f"peak RSS {s['peak_rss_mb']:.0f} MB; run dir {cfg.out_dir}")
+
+
+# Options come from the config dataclasses (flowforge/training/config.py); these are extra spellings.
+_ALIASES = {"out_dir": ("--out",), "learning_rate": ("--lr",), "candidates_per_task": ("--candidates",),
+            "max_heavy_per_task": ("--max-heavy",)}
+config_command(train_app, "synth", SynthConfig, _synth_done, aliases=_ALIASES,
+               help="Stage 1 data: run template (and teacher) workflows on training tasks, keep the best as SFT pairs.")
+config_command(train_app, "sft", SFTRunConfig, _sft_done, aliases=_ALIASES,
+               help="Stage 1: LoRA SFT of the generator on synthetic workflows (resumable).")
+config_command(train_app, "rl", RLRunConfig, _rl_done, aliases=_ALIASES,
+               help="Stage 2: GRPO with workflow-execution reward (resumable).")
 
 
 # ---- eval / search / report (evaluation) -----------------------------------------------

@@ -34,11 +34,10 @@ from __future__ import annotations
 import random
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowforge.errors import UserError
+from flowforge.training.config import RLRunConfig
 from flowforge.training.common import (
     RunLogCallback,
     load_base,
@@ -53,70 +52,6 @@ from flowforge.training.common import (
     write_json,
 )
 from flowforge.training.reward import PART_NAMES, WorkflowReward
-
-SHIPPED_SFT = Path(__file__).resolve().parent.parent / "adapters" / "metaflow-sft"
-
-
-@dataclass
-class RLRunConfig:
-    """flowforge's own GRPO settings; the rest are TRL GRPOConfig defaults (made CPU-safe)."""
-
-    out_dir: Path = field(default=Path("runs/rl"), metadata={"help": "Run dir: checkpoints, logs, plots. Rerun to resume."})
-    sft_adapter: Path | None = field(default=None, metadata={"help": "Starting adapter (default: the shipped metaflow-sft if present, else a fresh LoRA; 'none': fresh LoRA)."})
-    base_model: str | None = field(default=None, metadata={"help": "Base checkpoint dir; default: the embedded SmolLM2-135M-Instruct."})
-    export: Path | None = field(default=None, metadata={"help": "Where to write the fp16 RL adapter after training."})
-    tasks: list[str] | None = field(default=None, metadata={"help": "Training tasks (default: every non-held-out task with a training split)."})
-    operators: str = field(default="default", metadata={"help": "Base operator set; prompts use subsets/renamings of it."})
-    variants_per_task: int = field(default=3, metadata={"help": "Operator-set variants per task (the first is the base set)."})
-    executor: str = field(default="embedded", metadata={"help": "Executor spec that runs generated workflows."})
-    k: int = field(default=3, metadata={"help": "Instances per reward (shared by a group, resampled each step)."})
-    num_generations: int = field(default=4, metadata={"help": "Completions per prompt (GRPO group size)."})
-    prompts_per_step: int = field(default=2, metadata={"help": "Prompts per optimizer step."})
-    max_steps: int = field(default=30, metadata={"help": "Optimizer steps."})
-    max_completion_length: int = field(default=256, metadata={"help": "Token budget for one generated workflow."})
-    temperature: float = field(default=0.9, metadata={"help": "Sampling temperature for the group."})
-    learning_rate: float = field(default=5e-5, metadata={"help": "LoRA learning rate."})
-    beta: float = field(default=0.02, metadata={"help": "KL coefficient against the starting adapter (0 disables the reference)."})
-    weight_valid: float = field(default=0.5, metadata={"help": "Reward weight of the `valid` part."})
-    weight_score: float = field(default=1.0, metadata={"help": "Reward weight of the `score` part."})
-    weight_cost: float = field(default=0.01, metadata={"help": "Reward weight of the `cost` part (tokens/1000, negative)."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank when no starting adapter is given."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha when no starting adapter is given."})
-    save_steps: int = field(default=5, metadata={"help": "Checkpoint every N steps."})
-    concurrency: int = field(default=16, metadata={"help": "Concurrent workflow runs per reward execution."})
-    timeout_s: float = field(default=60.0, metadata={"help": "Per-instance wall limit when executing a workflow for its reward."})
-    micro_batch_size: int = field(default=2, metadata={"help": "Completions per forward/backward pass (gradient accumulation over the rest); bounds memory."})
-    use_vllm: bool = field(default=False, metadata={"help": "GPU only: generate with vLLM (GRPOConfig use_vllm, colocate)."})
-    seed: int = field(default=0, metadata={"help": "Seed for variants, instance sampling and training."})
-    progress: bool = field(default=True, metadata={"help": "Show a rich progress bar."})
-
-    def __post_init__(self) -> None:
-        self.out_dir = Path(self.out_dir)
-        self.export = Path(self.export) if self.export else None
-        if str(self.sft_adapter).lower() == "none" and self.sft_adapter is not None:
-            self.sft_adapter = None  # explicit: start from a fresh LoRA on the base model
-        elif self.sft_adapter is None and SHIPPED_SFT.joinpath("adapter_config.json").exists():
-            self.sft_adapter = SHIPPED_SFT
-        self.sft_adapter = Path(self.sft_adapter) if self.sft_adapter else None
-        if self.sft_adapter and not (self.sft_adapter / "adapter_config.json").exists():
-            raise UserError(f"--sft-adapter {self.sft_adapter}: no adapter_config.json there; "
-                            "train one with `flowforge train sft --export DIR`")
-        if self.num_generations < 2:
-            raise UserError("--num-generations must be >= 2: GRPO compares completions within a group")
-        batch = self.num_generations * self.prompts_per_step
-        if self.micro_batch_size < 1 or batch % self.micro_batch_size:
-            raise UserError(f"--micro-batch-size must divide num_generations * prompts_per_step = {batch}, "
-                            f"got {self.micro_batch_size}")
-        if self.timeout_s <= 0:
-            raise UserError(f"--timeout-s must be > 0, got {self.timeout_s}")
-        for name in ("k", "prompts_per_step", "max_steps", "variants_per_task", "max_completion_length", "save_steps"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.beta < 0 or self.temperature <= 0:
-            raise UserError("--beta must be >= 0 and --temperature > 0")
-        if self.weight_score <= 0:
-            raise UserError("--weight-score must be > 0: the task score is the reward GRPO optimises")
-
 
 def build_prompts(cfg: RLRunConfig) -> tuple[list[dict[str, Any]], dict[str, tuple[Any, Any]]]:
     """Dataset rows {prompt, variant} and the variant id -> (task, operator set) map."""

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowforge.errors import DataError, UserError
+from flowforge.errors import DataError
 from flowforge.tasks.jsonl import parse_jsonl
+from flowforge.training.config import SFTRunConfig
 from flowforge.training.common import (
     RunLogCallback,
     load_base,
@@ -38,50 +38,6 @@ from flowforge.training.common import (
     train_or_load_finished,
     write_json,
 )
-
-
-@dataclass
-class SFTRunConfig:
-    """flowforge's own SFT settings; everything else is TRL's SFTConfig default (CPU-safe)."""
-
-    data: Path = field(metadata={"help": "SFT JSONL from `flowforge train synth` (prompt messages + completion)."})
-    out_dir: Path = field(default=Path("runs/sft"), metadata={"help": "Run dir: checkpoints, logs, plots. Rerun to resume."})
-    base_model: str | None = field(default=None, metadata={"help": "Base checkpoint dir; default: the embedded SmolLM2-135M-Instruct."})
-    export: Path | None = field(default=None, metadata={"help": "Where to write the fp16 adapter + model card after training."})
-    epochs: float = field(default=2.0, metadata={"help": "Passes over the data (ignored when max_steps > 0)."})
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
-    batch_size: int = field(default=8, metadata={"help": "Examples per optimizer step (per device)."})
-    micro_batch_size: int = field(default=2, metadata={"help": "Examples per forward pass; batch_size/micro_batch_size steps are accumulated (memory: ~2.5 GB per example of ~650 tokens)."})
-    learning_rate: float = field(default=2e-4, metadata={"help": "Peak LR (cosine decay, 5% warmup)."})
-    max_length: int = field(default=1024, metadata={"help": "Longer examples are truncated (prompt side kept)."})
-    max_examples: int | None = field(default=None, metadata={"help": "Use only the first N examples (smoke runs)."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale = alpha / r)."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
-    lora_targets: str = field(default="all-linear", metadata={"help": "PEFT target_modules: 'all-linear' or comma-separated names."})
-    save_steps: int = field(default=25, metadata={"help": "Checkpoint every N steps (resume point)."})
-    save_total_limit: int = field(default=2, metadata={"help": "Keep only the newest N checkpoints."})
-    logging_steps: int = field(default=1, metadata={"help": "Log loss every N steps."})
-    seed: int = field(default=0, metadata={"help": "Seed for shuffling, LoRA init and dropout."})
-    progress: bool = field(default=True, metadata={"help": "Show a rich progress bar."})
-
-    def __post_init__(self) -> None:
-        self.data, self.out_dir = Path(self.data), Path(self.out_dir)
-        self.export = Path(self.export) if self.export else None
-        if not self.data.is_file():
-            raise UserError(f"--data {self.data}: file not found; make it with `flowforge train synth --out DIR` "
-                            "and pass DIR/sft.jsonl")
-        if self.max_steps <= 0 and self.epochs <= 0:
-            raise UserError("nothing to train: set --epochs > 0 or --max-steps > 0")
-        if self.batch_size < 1 or self.micro_batch_size < 1 or self.batch_size % self.micro_batch_size:
-            raise UserError(f"--batch-size ({self.batch_size}) must be a positive multiple of --micro-batch-size "
-                            f"({self.micro_batch_size})")
-        if self.max_length < 64:
-            raise UserError(f"--max-length {self.max_length} cannot hold a prompt and a workflow; use >= 64 (default 1024)")
-        if self.lora_r < 1 or self.lora_alpha < 1:
-            raise UserError("--lora-r and --lora-alpha must be >= 1")
-        if not 0 <= self.lora_dropout < 1:
-            raise UserError(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
 
 
 def load_sft_rows(path: Path, limit: int | None = None) -> list[dict[str, Any]]:

@@ -26,48 +26,19 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowforge.errors import UserError
 from flowforge.operators.augment import AUG_KINDS, augment_opset, impl_names, rename_ops
 from flowforge.training import templates as T
+from flowforge.training.config import SynthConfig
 
 if TYPE_CHECKING:
     from flowforge.llm.base import LLM
     from flowforge.operators import OperatorSet
     from flowforge.tasks import Task
-
-@dataclass
-class SynthConfig:
-    """flowforge's synthetic-data settings."""
-
-    out_dir: Path = field(default=Path("runs/synth"), metadata={"help": "Output dir (candidates.jsonl, sft.jsonl); rerun to resume."})
-    tasks: list[str] | None = field(default=None, metadata={"help": "Training tasks to use (default: every non-held-out task with a training split)."})
-    operators: str = field(default="default", metadata={"help": "Base operator set (name or YAML)."})
-    executor: str = field(default="embedded", metadata={"help": "Executor model spec that runs candidate workflows."})
-    teacher: str | None = field(default=None, metadata={"help": "Optional generator spec whose samples join the template candidates."})
-    teacher_samples: int = field(default=4, metadata={"help": "Teacher samples per task."})
-    k: int = field(default=3, metadata={"help": "Training instances each candidate runs on."})
-    candidates_per_task: int = field(default=8, metadata={"help": "Template candidates per task (each template at least once, if it fits)."})
-    max_heavy_per_task: int = field(default=2, metadata={"help": "Cap on LLM-heavy candidates per task (ensembles, review loops, test repair)."})
-    top_m: int = field(default=4, metadata={"help": "Workflows kept per task (balance across tasks)."})
-    augment: int = field(default=4, metadata={"help": "Operator-set variants (prompts) per kept workflow; the first is the base set."})
-    min_score: float = field(default=0.0, metadata={"help": "Drop kept workflows scoring below this mean."})
-    max_tokens: int = field(default=128, metadata={"help": "Cap on every executor call's completion tokens (keeps synth cheap on CPU)."})
-    parallel_candidates: int = field(default=12, metadata={"help": "Candidates run at once (across tasks), sharing executor batches."})
-    concurrency: int = field(default=16, metadata={"help": "Concurrent workflow runs per candidate."})
-    seed: int = field(default=0, metadata={"help": "Seed for instances, template knobs and augmentation."})
-
-    def __post_init__(self) -> None:
-        self.out_dir = Path(self.out_dir)
-        for name in ("k", "candidates_per_task", "top_m", "augment", "concurrency", "parallel_candidates"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.max_heavy_per_task < 0 or self.teacher_samples < 0:
-            raise UserError("--max-heavy-per-task and --teacher-samples must be >= 0")
-
 
 # ---- which tasks may be trained on ------------------------------------------------------
 
