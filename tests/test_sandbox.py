@@ -10,7 +10,7 @@ from flowforge.errors import SandboxError, UserError
 from flowforge.sandbox import Limits, arun, arun_tests, get_sandbox, run_tests, run_workflow
 from flowforge.sandbox.core import _probe
 
-LEVELS = [lv for lv in ("rlimits", "namespaces") if _probe(lv) is None]
+LEVELS = [lv for lv in ("bwrap", "unsafe-rlimits") if _probe(lv) is None]
 FAST = Limits(wall_s=3)
 
 
@@ -19,23 +19,43 @@ def box(request):
     return get_sandbox(request.param)
 
 
-def test_auto_picks_strongest_and_reports_level():
-    sb = get_sandbox("auto")
-    assert sb.level == LEVELS[-1]
+def test_default_level_is_bwrap_and_works_here():
+    assert Limits().isolation == "bwrap" and get_sandbox().level == "bwrap"
+    assert "bwrap" in LEVELS, _probe("bwrap")
 
 
-def test_namespaces_refused_when_unavailable(monkeypatch):
+def test_missing_bwrap_is_one_line_naming_the_package(monkeypatch):
+    import shutil
+
     import flowforge.sandbox.core as core
 
-    monkeypatch.setattr(core, "_probe", lambda level: None if level == "rlimits" else "no unshare")
-    with pytest.raises(SandboxError, match="not available"):
-        core.get_sandbox("namespaces")
-    assert core.get_sandbox("auto").level == "rlimits"
+    core._probe.cache_clear()
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    try:
+        with pytest.raises(SandboxError) as e:
+            core.get_sandbox("bwrap")
+        assert "apt-get install bubblewrap" in str(e.value) and "\n" not in str(e.value)
+    finally:
+        monkeypatch.undo()
+        core._probe.cache_clear()
+
+
+def test_unsafe_level_is_explicit_and_loud(caplog, monkeypatch):
+    import flowforge.sandbox.core as core
+
+    monkeypatch.setattr(core, "_warned_unsafe", False)
+    with caplog.at_level("WARNING"):
+        box = get_sandbox("unsafe-rlimits")
+    assert box.level == "unsafe-rlimits" and "UNSAFE SANDBOX" in caplog.text
+    monkeypatch.setenv("FLOWFORGE_ISOLATION", "unsafe-rlimits")
+    assert Limits().isolation == "unsafe-rlimits"
 
 
 def test_bad_limits_are_user_errors():
     with pytest.raises(UserError, match="isolation"):
         Limits(isolation="docker")
+    with pytest.raises(UserError, match="isolation"):
+        Limits(isolation="auto")
     with pytest.raises(UserError, match="wall_s"):
         Limits(wall_s=0)
 
@@ -71,7 +91,7 @@ def test_env_scrubbed_and_scratch_cwd(box, monkeypatch):
     assert r.success, r.message
     assert "OPENAI_API_KEY" not in r.stdout and "sk-should" not in r.stdout
     cwd = r.stdout.splitlines()[1]
-    assert "ffsbx-" in cwd and not os.path.exists(cwd)  # scratch deleted afterwards
+    assert cwd == "/work" if box.level == "bwrap" else ("ffsbx-" in cwd and not os.path.exists(cwd))
 
 
 def test_sys_exit_zero_is_success_os_exit_is_not(box):
@@ -85,12 +105,32 @@ def test_verdict_cannot_be_forged_from_stdout(box):
     assert not r.success and r.error == "ValueError"
 
 
-def test_namespaces_drops_uid_and_hides_network():
-    if "namespaces" not in LEVELS:
-        pytest.skip("namespaces unavailable here")
-    r = get_sandbox("namespaces").run("import os\nprint(os.getuid(), os.getgid(), os.getgroups())", FAST)
-    uid, gid, groups = r.stdout.split(maxsplit=2)
-    assert int(uid) >= 100_000 and int(gid) >= 100_000 and groups.strip() == "[]"
+def test_bwrap_view_of_the_machine():
+    """uid 65534, no network but a down loopback, only /usr and the scratch dir from the host,
+    a private /tmp, no host processes."""
+    code = ("import os\nprint(os.getuid(), os.getgid())\nprint(sorted(os.listdir('/')))\n"
+            "print(open('/proc/net/dev').read().split('\\n')[2:])\n"
+            "print(sorted(p for p in os.listdir('/proc') if p.isdigit()))\nprint(os.listdir('/tmp'))")
+    box = get_sandbox("bwrap")
+    box.read_roots = ("/", "/proc", "/tmp") + box.read_roots  # the audit hook lets it look; the OS view is tested
+    r = box.run(code, FAST)
+    assert r.success, r.message
+    lines = r.stdout.splitlines()
+    assert lines[0] == "65534 65534"
+    assert set(eval(lines[1])) <= {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "proc", "dev", "tmp", "work"}
+    assert [ln.split(":")[0].strip() for ln in eval(lines[2]) if ln.strip()] == ["lo"]
+    assert len(eval(lines[3])) <= 3  # bwrap's init, python and nothing of the host
+    assert eval(lines[4]) == []
+
+
+def test_bwrap_memory_is_bounded_per_run_by_the_kernel():
+    """A memfd is not address space: only the cgroup stops it."""
+    box = get_sandbox("bwrap")
+    if box.cgroups is None:
+        pytest.skip("no writable memory cgroup here")
+    code = "import os\nfd = os.memfd_create('x')\nfor _ in range(150):\n    os.write(fd, b'x' * (10 << 20))\nprint('ESCAPED')"
+    r = box.run(code, Limits(wall_s=10, memory_mb=256, file_size_mb=4096))  # so RLIMIT_FSIZE does not stop it first
+    assert not r.success and "ESCAPED" not in r.stdout and r.memory_exceeded, (r.error, r.message)
 
 
 def test_run_tests_asserts_counts_and_first_failure():
@@ -173,7 +213,7 @@ async def test_run_workflow_crash_and_timeout():
 
 def test_sync_run_inside_event_loop():
     async def inner():
-        return get_sandbox("rlimits").run("print(2)", FAST)
+        return get_sandbox("bwrap").run("print(2)", FAST)
 
     assert asyncio.run(inner()).stdout == "2\n"
 
@@ -221,8 +261,86 @@ async def test_concurrent_async_and_sync_runs_keep_true_exit_codes(slow_child_wa
         asyncio.to_thread(run_tests, "def f():\n    import time; time.sleep(30)", ["f()"], limits=slow),
         arun("import os\nos._exit(5)", FAST), arun("print(7)", FAST))
     assert [r.error for r in rs[:4]] == ["Timeout"] * 4 and rs[4:7] == ["cancelled"] * 3
-    assert [r.error for r in rs[7:9]] == ["EarlyExit"] * 2 and all("code 3)" in r.message for r in rs[7:9])
+    assert [r.error for r in rs[7:9]] == ["EarlyExit"] * 2 and all("ended before answering" in r.message for r in rs[7:9])
     assert rs[9].timeout and rs[9].result == {"passed": 0, "total": 1}
     assert rs[10].error == "EarlyExit" and "code 5)" in rs[10].message
     assert rs[11].success and rs[11].stdout == "7\n"
     assert not [r for r in caplog.records if "Unknown child process" in r.getMessage()]
+
+
+# ---- verdicts computed where the program cannot reach --------------------------------------
+
+
+@pytest.mark.parametrize("program", [
+    "class E:\n    def __eq__(s, o): return True\n    def __ne__(s, o): return False\ndef f(x):\n    return E()",
+    "def f(x):\n    return 0\nimport builtins\nbuiltins.compile = lambda *a, **k: compile('pass', 't', 'exec')",
+    "def f(x):\n    return 0\n__builtins__.__dict__['AssertionError'] = type('N', (Exception,), {})",
+    "import os\nos._exit(0)",
+    "def f(x):\n    import os\n    os._exit(0)",
+    "print(\"{'ok': True, 'passed': 1, 'total': 1}\")\ndef f(x):\n    return 0",
+    "def f(x):\n    raise SystemExit(0)",
+])
+def test_forged_verdicts_score_zero(program):
+    r = run_tests(program, ["assert f(1) == 2"], limits=FAST)
+    assert not r.success and r.result == {"passed": 0, "total": 1}, r
+
+
+def test_plain_values_cross_with_their_types():
+    program = ("def f():\n    return (1, 2.5, 'a', b'b', None, True, [1], {2}, frozenset({3}), {'k': (4,)}, 1j, range(3))\n"
+               "def g(xs):\n    return (x * 2 for x in xs)\n")
+    tests = ["assert f() == (1, 2.5, 'a', b'b', None, True, [1], {2}, frozenset({3}), {'k': (4,)}, 1j, range(3))",
+             "assert type(f()[0]) is int and type(f()[-1]) is range",
+             "assert list(g([1, 2])) == [2, 4]"]
+    r = run_tests(program, tests, limits=FAST)
+    assert r.success, r.message
+
+
+def test_unplain_and_too_deep_values_fail_the_test():
+    r = run_tests("def f():\n    x = []\n    for _ in range(600):\n        x = [x]\n    return x", ["assert f()"], limits=FAST)
+    assert not r.success and "deep" in r.message
+    r = run_tests("class T:\n    def __eq__(s, o): return True\ndef f():\n    return T()",
+                  ["assert f()", "assert f() != 1", "assert not (f() == 1)"], limits=FAST)
+    assert r.result == {"passed": 3, "total": 3}, r.message  # opaque: truthy, equal to nothing
+
+
+def test_run_tests_setup_runs_in_the_tests_process():
+    r = run_tests("def f(x):\n    return x ** 0.5", ["assert math.isclose(f(2), math.sqrt(2))"],
+                  setup="import math\n", limits=FAST)
+    assert r.success, r.message
+
+
+# ---- the channel and the clock ---------------------------------------------------------------
+
+
+async def test_deep_or_huge_operator_arguments_are_refused_not_fatal():
+    seen = []
+
+    async def call_op(name, kwargs):
+        seen.append(name)
+        return "ok"
+
+    src = ("async def solve(problem, ops):\n    x = []\n    for i in range(600):\n        x = [x]\n"
+           "    out = []\n    for arg in (x, 'y' * (2 << 20), 'fine'):\n        try:\n"
+           "            out.append(await ops.calculate(expression=arg))\n"
+           "        except OperatorError as e:\n            out.append(str(e)[:40])\n    return out\n")
+    r = await run_workflow(src, "p", call_op, limits=FAST)
+    assert r.success, r.message
+    assert seen == ["calculate"]  # only the bounded call reached the host's operator
+    assert "calculate: arguments must be" in r.result and "calculate: arguments larger" in r.result
+    assert r.result.endswith("'ok']")
+
+
+async def test_wall_clock_pauses_while_waiting_on_the_backend():
+    waited = [0.0]
+
+    async def call_op(name, kwargs):  # a backend that takes 2.5 s, on a 1.5 s compute budget
+        await asyncio.sleep(2.5)
+        waited[0] += 2.5
+        return "late but fine"
+
+    src = "async def solve(problem, ops):\n    return await ops.answer(input=problem)\n"
+    lim = Limits(wall_s=1.5)
+    r = await run_workflow(src, "p", call_op, limits=lim, paused=lambda: waited[0] or 2.5)
+    assert r.success and r.result == "late but fine", r.message
+    r = await run_workflow(src, "p", call_op, limits=lim)  # without the pause the same wait is a timeout
+    assert r.timeout

@@ -13,12 +13,11 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from flowforge import answers
 from flowforge.errors import WorkflowError
 
 if TYPE_CHECKING:
     from flowforge.operators import OperatorSet
-
-_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S)
 
 
 @dataclass
@@ -31,16 +30,8 @@ class ParsedWorkflow:
 
 
 def extract_code(raw: str) -> str:
-    """The code block holding `solve` (else the first block, else the text from `def solve` on)."""
-    blocks = _BLOCK.findall(raw)
-    for block in blocks:
-        if "def solve" in block:
-            return block
-    if blocks:
-        return blocks[0]
-    start = raw.find("async def solve")
-    start = raw.find("def solve") if start < 0 else start
-    return raw[start:] if start >= 0 else raw
+    """The code block holding `solve` (see flowforge.answers.code)."""
+    return answers.code(raw, defines="solve")
 
 
 class _AddAwait(ast.NodeTransformer):

@@ -92,9 +92,13 @@ def evaluate(text: str):
         raise CalcError("empty expression")
     try:
         tree = ast.parse(t, mode="eval")
-    except SyntaxError:
+        return _eval(tree)
+    except (SyntaxError, ValueError) as e:
+        if isinstance(e, CalcError):
+            raise
         raise CalcError(f"not an expression: {text.strip()[:80]!r}") from None
-    return _eval(tree)
+    except (RecursionError, MemoryError):
+        raise CalcError("expression nested too deeply") from None
 
 
 def format_value(v) -> str:

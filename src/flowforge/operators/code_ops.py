@@ -2,7 +2,7 @@
 Model-written code runs only through flowforge.sandbox."""
 from __future__ import annotations
 
-from flowforge.operators import parse
+from flowforge import answers as parse
 from flowforge.operators.context import OperatorError, OpContext
 
 _CODE_ONLY = "Reply with code only, in one ```python block."

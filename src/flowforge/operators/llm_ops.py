@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from flowforge.operators import parse
+from flowforge import answers as parse
 from flowforge.operators.context import OperatorError, OpContext
 from flowforge.operators.tools import vote
 
@@ -51,7 +51,7 @@ async def sc_ensemble(ctx: OpContext, solutions: list) -> str:
     if isinstance(solutions, str) or not solutions:
         raise OperatorError("sc_ensemble: solutions must be a non-empty list")
     sols = [str(s.get("answer", s)) if isinstance(s, dict) else str(s) for s in solutions]
-    if len(set(map(parse.normalise, sols))) == 1:
+    if len(set(map(parse.vote_key, sols))) == 1:
         return sols[0]
     letters = "ABCDEFGHIJ"[: len(sols)]
     listing = "\n".join(f"({c}) {s[:_CLIP]}" for c, s in zip(letters, sols))

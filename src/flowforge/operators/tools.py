@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from flowforge.operators import calc, parse
+from flowforge import answers as parse
+from flowforge.operators import calc
 from flowforge.operators.context import OperatorError, OpContext
 
 # Runs of characters that can form an arithmetic/boolean expression.
@@ -38,9 +39,9 @@ async def retrieve(ctx: OpContext, query: str, k: int = 3) -> list[str]:
 
 
 def _expression(text: str) -> str:
-    """The longest substring that `calculate` can evaluate."""
-    spans = sorted((m.group(0).strip() for m in _EXPR.finditer(text)), key=len, reverse=True)
-    for s in spans:
+    """The longest substring that `calculate` can evaluate (trying at most the 50 longest candidates)."""
+    spans = sorted((m.group(0).strip() for m in _EXPR.finditer(text[-parse.MAX_TEXT:])), key=len, reverse=True)
+    for s in [s for s in spans if len(s) <= calc.MAX_LEN][:50]:
         s = s.rstrip("=").strip()
         if re.search(r"\d|True|False|true|false", s):
             try:
@@ -76,7 +77,7 @@ async def vote(ctx: OpContext, answers: list) -> str:
     if isinstance(answers, str) or not answers:
         raise OperatorError("vote: answers must be a non-empty list")
     items = [a.get("answer", a) if isinstance(a, dict) else a for a in answers]
-    keys = [parse.normalise(str(a)) for a in items]
+    keys = [parse.vote_key(str(a)) for a in items]
     counts = Counter(keys)
     best = max(counts.values())
     winner = next(i for i, k in enumerate(keys) if counts[k] == best)

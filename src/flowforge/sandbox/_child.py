@@ -1,13 +1,21 @@
 """Sandbox child bootstrap. Runs INSIDE the sandboxed interpreter (stdlib only, any Python >= 3.8).
 
-The host passes this file's text with `python -I -S -B -c SOURCE JOB_FD`. The bootstrap:
+The host passes this file's text with `python -I -S -B -c SOURCE JOB_FD`. The bootstrap runs in a
+private globals dict with a snapshot of builtins; user code gets the real builtins module, so
+patching builtins never reaches the harness. It:
 1. reads the job (JSON) from JOB_FD and closes it; the per-run nonce lives only in locals of
    `_main`, never in a global, file, env var or argv;
-2. sets rlimits (CPU, address space, file size, open files, core 0, NPROC when not root);
+2. sets rlimits (CPU, address space, file size, open files, core 0, NPROC when given);
 3. strips escape hatches that raise no audit event (pidfd_open, pidfd_send_signal);
 4. installs an audit hook (see `_install_hook`) and only then compiles and runs the user code;
-5. reports on RESULT_FD as `NONCE JSON` lines, then `os._exit`s (no atexit, no finalizers).
-Messages without the nonce (e.g. written by the user code to the same fd) are ignored by the host.
+5. reports on RESULT_FD as `NONCE REPR` lines, then `os._exit`s (no atexit, no finalizers).
+
+Modes: "run" (a program), "workflow" (`solve(problem, ops)`; ops calls go to the host as JSON
+lines), "serve" (a candidate program: the host asks it to call its functions, one JSON line per
+call, and gets plain values back; it has no nonce, nothing it says is a verdict) and "tests"
+(the tests, with each candidate function replaced by a proxy that asks the host to call it in the
+serve process; only plain values cross, so the verdict is computed where the candidate cannot
+reach).
 """
 
 
@@ -52,7 +60,7 @@ def _main():
     lim(resource.RLIMIT_FSIZE, int(job["fsize_mb"]) << 20)
     lim(resource.RLIMIT_CORE, 0)
     lim(resource.RLIMIT_NOFILE, max(64, max(res_fd, job.get("rep_fd") or 0) + 1))
-    if os.getuid() != 0:  # root ignores RLIMIT_NPROC
+    if job.get("nproc"):
         lim(resource.RLIMIT_NPROC, int(job["nproc"]))
 
     # 3. no audit event covers pidfd signalling: remove it.
@@ -75,22 +83,24 @@ def _main():
     tests_plan = None
     if mode == "tests":
         tests_plan = _plan_tests(job)
+    if mode == "serve":
+        import builtins
+
+        user_builtins = builtins
     emit({"t": "ready"})
 
     _install_hook(os.path.realpath(os.getcwd()), job)
 
     if mode == "run":
-        out = _run_program(job["code"], "__main__", "<program>")
-        emit(out)
+        import builtins
+
+        out = _exec_in(job["code"], {"__name__": "__main__", "__builtins__": builtins}, "<program>")
+        emit(out if out is not None else {"ok": True})
+    elif mode == "serve":
+        _serve(job, user_builtins)
     elif mode == "tests":
         emit({"t": "plan", "total": len(tests_plan)})
-        g = {"__name__": "__candidate__", "__builtins__": __builtins__}
-        out = _exec_in(job["program"], g, "<program>")
-        if out is not None:
-            out.update(passed=0, total=len(tests_plan), stage="program")
-            emit(out)
-        else:
-            emit(_run_tests(tests_plan, g, job.get("entry_point"), emit))
+        emit(_run_tests(job, tests_plan, emit))
     elif mode == "workflow":
         emit(_run_workflow(job, loop))
     _flush()
@@ -139,13 +149,192 @@ def _exec_in(code, g, filename):
     return None
 
 
-def _run_program(code, name, filename):
-    err = _exec_in(code, {"__name__": name, "__builtins__": __builtins__}, filename)
-    return err if err is not None else {"ok": True}
+# ---- plain values across the boundary ---------------------------------------------------------
+# JSON with one-key tagged objects for the types JSON lacks. The decoder builds only built-in
+# types, so nothing the candidate defines (an __eq__ that is always True, say) reaches the tests.
+MAX_DEPTH = 64
+MAX_ITEMS = 100_000
+
+
+class Unplain(TypeError):
+    """A value that cannot cross the sandbox boundary as plain data."""
+
+
+def encode(x, depth=0):
+    if depth > MAX_DEPTH:
+        raise Unplain("value nested deeper than %d" % MAX_DEPTH)
+    if x is None or type(x) in (bool, int, float, str):
+        return x
+    d = depth + 1
+    if isinstance(x, bool):
+        return bool(x)
+    if isinstance(x, int):
+        return int(x)
+    if isinstance(x, float):
+        return float(x)
+    if isinstance(x, str):
+        return str.join("", [x])
+    if isinstance(x, (bytes, bytearray)):
+        return {"b": bytes(x).hex()}
+    if isinstance(x, complex):
+        return {"c": [x.real, x.imag]}
+    if isinstance(x, range):
+        return {"r": [x.start, x.stop, x.step]}
+    if isinstance(x, dict):
+        if len(x) > MAX_ITEMS:
+            raise Unplain("dict with more than %d items" % MAX_ITEMS)
+        return {"d": [[encode(k, d), encode(v, d)] for k, v in x.items()]}
+    for typ, tag in ((list, None), (tuple, "t"), (set, "s"), (frozenset, "f")):
+        if isinstance(x, typ):
+            if len(x) > MAX_ITEMS:
+                raise Unplain("collection with more than %d items" % MAX_ITEMS)
+            items = [encode(v, d) for v in x]
+            return items if tag is None else {tag: items}
+    name = type(x).__name__
+    if name in ("generator", "map", "filter", "zip", "enumerate", "reversed", "list_iterator",
+                "tuple_iterator", "dict_keys", "dict_values", "dict_items", "chain", "islice"):
+        items = []
+        for v in x:
+            if len(items) >= MAX_ITEMS:
+                raise Unplain("iterator with more than %d items" % MAX_ITEMS)
+            items.append(encode(v, d))
+        return {"i": items}
+    # Anything else crosses as an opaque stand-in: its truth value and repr, never its behaviour.
+    try:
+        truth = bool(x) is True
+        text = _s(repr(x))[:300]
+    except BaseException:
+        raise Unplain("a value of type %s cannot cross the sandbox boundary (plain data only)" % _s(name)[:80])
+    return {"o": [_s(name)[:80], truth, text]}
+
+
+def decode(x, depth=0):
+    if depth > MAX_DEPTH:
+        raise Unplain("value nested deeper than %d" % MAX_DEPTH)
+    t = type(x)
+    if x is None or t in (bool, int, float, str):
+        return x
+    d = depth + 1
+    if t is list:
+        return [decode(v, d) for v in x]
+    if t is dict and len(x) == 1:
+        (tag, v), = x.items()
+        if tag == "b" and type(v) is str:
+            return bytes.fromhex(v)
+        if tag == "c" and type(v) is list and len(v) == 2:
+            return complex(float(v[0]), float(v[1]))
+        if tag == "r" and type(v) is list and len(v) == 3 and all(type(i) is int for i in v):
+            return range(v[0], v[1], v[2])
+        if type(v) is list:
+            if tag == "d":
+                return {decode(k, d): decode(val, d) for k, val in (_pair(p) for p in v)}
+            items = [decode(i, d) for i in v]
+            if tag == "t":
+                return tuple(items)
+            if tag == "s":
+                return set(items)
+            if tag == "f":
+                return frozenset(items)
+            if tag == "i":
+                return iter(items)
+            if tag == "o" and len(v) == 3 and type(v[0]) is str and type(v[1]) is bool and type(v[2]) is str:
+                return Opaque(v[0], v[1], v[2])
+    raise Unplain("malformed plain value")
+
+
+class Opaque:
+    """A program's value that is not plain data: true or false and printable, equal only to itself."""
+
+    __slots__ = ("type_name", "truth", "text")
+
+    def __init__(self, type_name, truth, text):
+        self.type_name, self.truth, self.text = type_name, truth, text
+
+    def __bool__(self):
+        return self.truth
+
+    def __repr__(self):
+        return "<%s from the program: %s>" % (self.type_name, self.text)
+
+
+def _pair(p):
+    if type(p) is not list or len(p) != 2:
+        raise Unplain("malformed plain value")
+    return p
+
+
+def _read_line(fd, buf):
+    """One line from fd (blocking), keeping the rest in buf; None at EOF."""
+    import os
+
+    while b"\n" not in buf:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return None
+        buf.extend(chunk)
+    line, _, rest = bytes(buf).partition(b"\n")
+    buf[:] = rest
+    return line
+
+
+def _serve(job, user_builtins):
+    """The candidate: load the program, tell the host its function names, then call them on request."""
+    import json
+    import os
+
+    rep_fd, res_fd = job["rep_fd"], job["res_fd"]
+
+    def send(obj):
+        try:
+            data = json.dumps(obj)
+        except BaseException as e:
+            data = json.dumps({"id": obj.get("id"), "error": "Unplain", "message": _describe(e)["message"]})
+        data = (data + "\n").encode("utf-8", "replace")
+        while data:
+            data = data[os.write(res_fd, data):]
+
+    g = {"__name__": "__main__", "__builtins__": user_builtins}
+    err = _exec_in(job["program"], g, "<program>")
+    if err is not None:
+        send({"t": "loaded", "error": err["error"], "message": err["message"]})
+        return
+    names = []
+    for k, v in list(g.items()):
+        if type(k) is str and not k.startswith("__") and callable(v) and type(v).__name__ != "module":
+            names.append(k)
+    send({"t": "loaded", "names": names})
+    buf = bytearray()
+    while True:
+        line = _read_line(rep_fd, buf)
+        if line is None:
+            return
+        req = json.loads(line)
+        rid = req["id"]
+        try:
+            fn = g[req["name"]]
+            out = fn(*decode(req["args"]), **decode(req["kwargs"]))
+            send({"id": rid, "value": encode(out)})
+        except SystemExit as e:
+            send({"id": rid, "error": "SystemExit", "message": "exit code %r" % (e.code,)})
+        except BaseException as e:
+            d = _describe(e)
+            send({"id": rid, "error": d["error"], "message": d["message"]})
+
+
+def _program_imports(program):
+    """The top-level import statements of the program (only those: nothing else of it runs here)."""
+    import ast
+
+    try:
+        tree = ast.parse(program)
+    except BaseException:
+        return []
+    return [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))][:100]
 
 
 def _plan_tests(job):
     """Split tests into units [(label, source, call_check)]; done before the hook (imports ast)."""
+    job["imports"] = _program_imports(job.pop("program", ""))
     tests = job["tests"]
     units = []
     if isinstance(tests, str):
@@ -174,7 +363,54 @@ def _plan_tests(job):
     return units
 
 
-def _run_tests(units, g, entry_point, emit):
+def _run_tests(job, units, emit):
+    """The tests, with candidate functions as proxies to the serve process (via the host)."""
+    import builtins
+    import json
+    import os
+
+    rep_fd, res_fd = job["rep_fd"], job["res_fd"]
+    buf = bytearray()
+    counter = [0]
+
+    def ask(op, kwargs):
+        counter[0] += 1
+        data = (json.dumps({"id": counter[0], "op": op, "kwargs": kwargs}) + "\n").encode()
+        while data:
+            data = data[os.write(res_fd, data):]
+        line = _read_line(rep_fd, buf)
+        if line is None:
+            raise RuntimeError("the host closed the candidate channel")
+        return json.loads(line)
+
+    class CandidateError(Exception):
+        """The candidate raised, or its value could not cross as plain data."""
+
+    def proxy(name):
+        def call(*args, **kwargs):
+            reply = ask("call", {"name": name, "args": encode(list(args)), "kwargs": encode(kwargs)})
+            if "error" in reply:
+                raise CandidateError("%s: %s" % (_s(reply["error"])[:100], _s(reply.get("message", ""))[:500]))
+            return decode(reply["value"])
+        call.__name__ = name
+        return call
+
+    total = len(units)
+    loaded = ask("names", {})
+    if "error" in loaded:
+        return {"ok": False, "error": _s(loaded["error"])[:100], "message": _s(loaded.get("message", ""))[:2000],
+                "passed": 0, "total": total, "stage": "program"}
+    g = {"__name__": "__tests__", "__builtins__": dict(builtins.__dict__)}
+    for stmt in job.get("imports", ()):  # the program's own imports: tests may use them (e.g. sys)
+        _exec_in(stmt, g, "<program import>")
+    err = _exec_in(job.get("setup") or "", g, "<setup>")
+    if err is not None:
+        err.update(passed=0, total=total, stage="setup")
+        return err
+    for name in loaded.get("names", []):
+        if type(name) is str and name not in g:
+            g[name] = proxy(name)
+    entry_point = job.get("entry_point")
     passed = 0
     first = None
     for i, (label, src, call_check) in enumerate(units):
@@ -192,8 +428,8 @@ def _run_tests(units, g, entry_point, emit):
             first = dict(err, message="test %d failed: %s -> %s" % (i + 1, short, why))
         emit({"t": "progress", "passed": passed, "done": i + 1})
     if first is None:
-        return {"ok": True, "passed": passed, "total": len(units)}
-    first.update(passed=passed, total=len(units))
+        return {"ok": True, "passed": passed, "total": total}
+    first.update(passed=passed, total=total)
     return first
 
 
@@ -248,7 +484,10 @@ def _run_workflow(job, loop):
             async def call(**kwargs):
                 counter[0] += 1
                 rid = counter[0]
-                data = (json.dumps({"id": rid, "op": name, "kwargs": kwargs}) + "\n").encode()
+                try:
+                    data = (json.dumps({"id": rid, "op": name, "kwargs": kwargs}) + "\n").encode()
+                except (TypeError, ValueError, RecursionError) as e:
+                    raise OperatorError("%s: arguments are not JSON data (%s)" % (name, e)) from None
                 fut = loop.create_future()
                 pending[rid] = fut
                 while data:
@@ -276,7 +515,8 @@ def _run_workflow(job, loop):
 
 
 def _install_hook(scratch, job):
-    """Audit hook: the in-process policy. Raises PermissionError for anything outside it."""
+    """Audit hook: the in-process policy, a second layer behind the OS (see the package docstring).
+    Raises PermissionError for anything outside it."""
     import os
     import sys
 
@@ -309,7 +549,14 @@ def _install_hook(scratch, job):
         return any(p == r or p.startswith(r + sep) for r in roots)
 
     def resolve(path):
-        p = fspath(path)
+        # Only exact str/bytes: a path object's __fspath__ (or a str subclass's methods) would run
+        # user code inside the hook and could answer differently to the hook and to the kernel.
+        if isinstance(path, str):
+            p = str.join("", [path])
+        elif isinstance(path, (bytes, bytearray)):
+            p = fspath(b"".join([path]))
+        else:
+            deny("path", "only str or bytes paths are allowed")
         if not isabs(p):
             p = join(getcwd(), p)
         return realpath(p)
@@ -352,17 +599,18 @@ def _install_hook(scratch, job):
                 deny(event, p)
         elif event in path_events:
             for a in args:
-                if isinstance(a, (str, bytes)) or hasattr(a, "__fspath__"):
-                    p = resolve(a)
-                    if not under(p, (scratch,)):
-                        deny(event, p)
+                if a is None or isinstance(a, (int, float, tuple)):
+                    continue  # fds, modes, times
+                p = resolve(a)
+                if not under(p, (scratch,)):
+                    deny(event, p)
         elif event in deny_events or event.startswith(("socket.", "ctypes.", "os.exec", "os.spawn")):
             deny(event)
         elif event in ("os.kill", "os.killpg"):
             if event == "os.killpg" or args[0] != getpid():
                 deny(event, "signals to other processes")
         elif event == "import":
-            name = args[0]
+            name = _s(args[0])
             if name in deny_imports or name.split(".")[0] in deny_imports:
                 deny("import", name)
         elif event == "sys._getframe":

@@ -1,10 +1,12 @@
 """Scorers, AFlow conventions. Each is `(answer: str, instance) -> Score` with value in [0, 1].
 
 Evaluation and the RL reward share these functions. An infrastructure failure (the sandbox
-cannot run) raises SandboxError; it is never turned into a score of 0.
+cannot run) raises SandboxError; it is never turned into a score of 0. Answer text is parsed by
+flowforge.answers (capped, linear-time), so no answer can stall a scorer.
 
 - last_number  GSM8K and synth/arith_word: the final number (last \\boxed{} or `####` if present).
-- math_equiv   MATH: the last \\boxed{} (else the last number) equivalent by math-verify.
+- math_equiv   MATH: the last \\boxed{} (else the last number) equivalent by math-verify, in a
+               killable worker with a time limit (undecided in time scores 0).
 - f1 / exact_match  SQuAD-normalised token F1 / EM (HotpotQA, synth/passage_qa).
 - drop_f1      DROP: best F1 over the `|`-separated references.
 - code_tests   MBPP, HumanEval, synth/list_ops: pass@1 of the hidden tests in the sandbox.
@@ -12,92 +14,22 @@ cannot run) raises SandboxError; it is never turned into a score of 0.
 """
 from __future__ import annotations
 
-import logging
 import re
-import string
-import threading
 from collections import Counter
 from typing import Callable
 
+from flowforge.answers import (
+    answer_or_last_line, code, final_answer_text, last_boxed, last_number, normalize, to_number,
+)
 from flowforge.types import Instance, Score
 
-# ---- answer extraction ------------------------------------------------------------------
+__all__ = ["SCORERS", "CODE_PRELUDE", "f1", "last_boxed"]
 
-_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+")
-_ANSWER_IS = re.compile(r"(?:final answer|answer)\s*(?:is|:)\s*:?\s*(.+)", re.I)
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...} (nested braces allowed), or None."""
-    start = max(text.rfind("\\boxed{"), text.rfind("\\boxed {"))
-    if start < 0:
-        return None
-    i = text.index("{", start)
-    depth = 0
-    for j in range(i, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1 : j]
-    return None  # unbalanced
-
-
-def to_number(s: str) -> float | None:
-    try:
-        return float(s.replace(",", ""))
-    except ValueError:
-        return None
-
-
-def last_number(text: str) -> float | None:
-    """The final number of a verbose answer: inside the last \\boxed{} or after the last `####`
-    (first number after it) when present, else the last number in the text. Handles 1,234 / $5 / 7.0 / -3."""
-    boxed = last_boxed(text)
-    if boxed is not None and _NUMBER.search(boxed):
-        text = boxed
-    elif "####" in text:
-        after = _NUMBER.findall(text.rsplit("####", 1)[1])
-        if after:
-            return to_number(after[0])
-    found = _NUMBER.findall(text)
-    return to_number(found[-1]) if found else None
-
-
-def final_answer_text(text: str) -> str:
-    """The span after the last 'answer is' / 'Answer:' (up to the line end), else the text."""
-    hits = _ANSWER_IS.findall(text)
-    return hits[-1].strip() if hits else text.strip()
-
-
-def extract_code(text: str, entry_point: str | None = None) -> str:
-    """The program in a model answer: the fenced block defining `entry_point`, else all fenced
-    blocks joined, else the text itself."""
-    blocks = re.findall(r"```[ \t]*[\w+-]*[ \t]*\n(.*?)```", text, re.S)
-    if not blocks:
-        m = re.search(r"```[ \t]*[\w+-]*[ \t]*\n(.*)$", text, re.S)  # unterminated fence
-        return m.group(1) if m else text
-    if entry_point:
-        for b in blocks:
-            if re.search(rf"def\s+{re.escape(entry_point)}\s*\(", b):
-                return b
-    return "\n\n".join(blocks)
-
-
-# ---- SQuAD normalisation ------------------------------------------------------------------
-
-
-def normalize_answer(s: str) -> str:
-    """SQuAD: lowercase, drop punctuation and articles, collapse whitespace."""
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in set(string.punctuation))
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
+MATH_TIMEOUT_S = 5.0  # math-verify's budget per answer, in a killable worker
 
 
 def f1(prediction: str, gold: str) -> float:
-    p, g = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    p, g = normalize(prediction).split(), normalize(gold).split()
     if not p or not g:
         return float(p == g)
     common = Counter(p) & Counter(g)
@@ -112,47 +44,38 @@ def f1(prediction: str, gold: str) -> float:
 
 
 def score_last_number(answer: str, instance: Instance) -> Score:
-    pred, gold = last_number(answer), to_number(str(instance.reference))
+    pred, gold = to_number(last_number(answer)), to_number(str(instance.reference))
     ok = pred is not None and gold is not None and abs(pred - gold) <= 1e-6 * max(1.0, abs(gold))
     shown = "" if pred is None else f"{pred:g}"
     return Score(float(ok), shown, f"predicted {shown or 'no number'}, expected {instance.reference}")
 
 
-_mv_log = logging.getLogger("math_verify")
-
-
 def score_math_equiv(answer: str, instance: Instance) -> Score:
-    from math_verify import parse, verify
+    from flowforge.tasks.math_worker import equivalent
 
-    _mv_log.setLevel(logging.ERROR)  # it warns when timeouts are off (needed off the main thread)
-    timeout = 5 if threading.current_thread() is threading.main_thread() else None
     pred = last_boxed(answer)
     if pred is None:
-        nums = _NUMBER.findall(answer)
-        pred = nums[-1].replace(",", "") if nums else ""
+        pred = last_number(answer) or ""
     gold = str(instance.reference)
     if not pred.strip():
         return Score(0.0, "", f"no boxed answer or number; expected {gold}")
-    g = parse(f"${gold}$", parsing_timeout=timeout)
-    p = parse(f"${pred}$", parsing_timeout=timeout)
-    if g and p:
-        ok = verify(g, p, timeout_seconds=timeout)
-    else:  # unparseable: fall back to whitespace-insensitive string equality
-        ok = "".join(gold.split()) == "".join(pred.split())
+    ok = equivalent(gold, pred[:2000], MATH_TIMEOUT_S)
+    if ok is None:
+        return Score(0.0, pred, f"math-verify did not decide within {MATH_TIMEOUT_S:g}s; expected {gold}")
     return Score(float(ok), pred, f"predicted {pred}, expected {gold}")
 
 
 def score_f1(answer: str, instance: Instance) -> Score:
     pred = final_answer_text(answer)
     gold = str(instance.reference)
-    em = float(normalize_answer(pred) == normalize_answer(gold))
+    em = float(normalize(pred) == normalize(gold))
     return Score(f1(pred, gold), pred, f"expected {gold}", {"em": em})
 
 
 def score_exact_match(answer: str, instance: Instance) -> Score:
     pred = final_answer_text(answer)
     gold = str(instance.reference)
-    return Score(float(normalize_answer(pred) == normalize_answer(gold)), pred, f"expected {gold}")
+    return Score(float(normalize(pred) == normalize(gold)), pred, f"expected {gold}")
 
 
 def score_drop_f1(answer: str, instance: Instance) -> Score:
@@ -171,16 +94,17 @@ CODE_PRELUDE = (
 
 def score_code_tests(answer: str, instance: Instance) -> Score:
     """pass@1 of the hidden tests. reference = {"tests": [...] or str, "entry_point", "prompt"?,
-    "imports"?}. SandboxError (the sandbox itself failed) propagates."""
+    "imports"?}. The program and the tests run in separate sandboxed processes (see
+    flowforge.sandbox.run_tests). SandboxError (the sandbox itself failed) propagates."""
     from flowforge.sandbox import run_tests
 
     ref = instance.reference
     ep = ref["entry_point"]
-    program = extract_code(answer, ep)
+    program = code(answer, ep)
     if ref.get("prompt") and not re.search(rf"def\s+{re.escape(ep)}\s*\(", program) and program[:1].isspace():
         program = ref["prompt"] + program  # a completion of the signature (HumanEval style)
     header = CODE_PRELUDE + "".join(f"{i}\n" for i in ref.get("imports", []))
-    res = run_tests(header + program, ref["tests"], entry_point=ep)
+    res = run_tests(header + program, ref["tests"], entry_point=ep, setup=header)
     counts = res.result if isinstance(res.result, dict) else {}
     why = "all hidden tests pass" if res.success else (res.message or res.error or "failed")
     return Score(float(bool(res.success)), program, why, {**counts, "error": res.error, "timeout": res.timeout})
@@ -192,22 +116,13 @@ _WORD_TARGETS = {"true", "false", "yes", "no", "valid", "invalid"}
 
 def _bbh_norm(s: str) -> str:
     s = s.strip().strip("*`\"'").strip()
-    s = re.sub(r"[.!]+$", "", s).strip()
+    s = s.rstrip(".!").strip()
     return " ".join(s.lower().split())
-
-
-def bbh_extract(answer: str) -> str:
-    """'The answer is X' / 'Answer: X' if present, else a one-line answer, else the last line."""
-    hits = _ANSWER_IS.findall(answer)
-    if hits:
-        return hits[-1].strip()
-    lines = [ln for ln in answer.strip().splitlines() if ln.strip()]
-    return lines[-1].strip() if lines else ""
 
 
 def score_bbh_exact(answer: str, instance: Instance) -> Score:
     target = str(instance.reference)
-    raw = bbh_extract(answer)
+    raw = answer_or_last_line(answer)
     pred, gold = _bbh_norm(raw), _bbh_norm(target)
     ok = pred == gold
     letter = re.fullmatch(r"\(([a-z])\)", gold)
@@ -221,8 +136,8 @@ def score_bbh_exact(answer: str, instance: Instance) -> Score:
     elif not ok and gold in _WORD_TARGETS:
         ok = (re.findall(r"[a-z]+", pred) or [""])[0] == gold
     elif not ok and to_number(gold) is not None:
-        nums = _NUMBER.findall(pred)
-        ok = bool(nums) and to_number(nums[-1]) == to_number(gold)
+        num = last_number(pred)
+        ok = num is not None and to_number(num) == to_number(gold)
     return Score(float(ok), raw, f"predicted {raw!r}, expected {target!r}")
 
 

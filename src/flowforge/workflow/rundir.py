@@ -2,8 +2,9 @@
 
 Each finished instance appends its trace lines then its result line, each flushed and fsynced,
 so a killed run loses at most the instances in flight. Opening an existing directory resumes:
-a torn last line is cut off, traces of unfinished instances are dropped, and `finished` holds
-the instances to skip. run.json pins the task, split, workflow and executor of the directory.
+a torn last line is cut off, results that ask to be retried (RETRY_ERRORS: the backend never
+answered) and traces of unfinished instances are dropped, and `finished` holds the instances to
+skip. run.json pins the task, split, workflow and executor of the directory.
 """
 from __future__ import annotations
 
@@ -17,22 +18,27 @@ from typing import Any
 from flowforge.errors import UserError
 from flowforge.types import InstanceResult, OperatorCall, Usage
 
+RETRY_ERRORS = ("BackendTimeout",)  # error prefixes of results that a resume runs again
+MAX_DEPTH = 64  # deeper values in a trace are cut (they come from sandboxed code)
+
 
 def workflow_sha(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
-def _json_safe(x: Any) -> Any:
-    """NaN -> null, non-JSON values -> str, recursively."""
+def _json_safe(x: Any, depth: int = 0) -> Any:
+    """NaN -> null, non-JSON values -> str, recursively; nesting beyond MAX_DEPTH -> a marker."""
     if isinstance(x, float) and not math.isfinite(x):
         return None
-    if isinstance(x, dict):
-        return {str(k): _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
     if x is None or isinstance(x, (str, int, float, bool)):
         return x
-    return str(x)
+    if depth >= MAX_DEPTH:
+        return "<nested too deep>"
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v, depth + 1) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v, depth + 1) for v in x]
+    return str(x)[:10_000]
 
 
 def result_line(r: InstanceResult) -> dict:
@@ -92,7 +98,11 @@ class RunDir:
             _write_atomic(run_json, json.dumps(self.meta, indent=2))
         (self.path / "workflow.py").write_text(source)
         self.results_path, self.traces_path = self.path / "results.jsonl", self.path / "traces.jsonl"
-        self.finished = {d["id"]: result_from_line(d) for d in _read_lines(self.results_path)}
+        rows = _read_lines(self.results_path)
+        keep = [d for d in rows if not str(d.get("error") or "").startswith(RETRY_ERRORS)]
+        if len(keep) != len(rows):  # to be run again: drop them (their traces go below)
+            _write_atomic(self.results_path, "".join(json.dumps(d) + "\n" for d in keep))
+        self.finished = {d["id"]: result_from_line(d) for d in keep}
         traces = _read_lines(self.traces_path)
         kept = [t for t in traces if t.get("instance_id") in self.finished]
         if len(kept) != len(traces):  # drop traces of instances that never finished
@@ -113,6 +123,10 @@ class RunDir:
         self._results.flush()
         os.fsync(self._results.fileno())
         self.finished[result.instance_id] = result
+
+    def complete(self, ids: list[str]) -> bool:
+        """Whether every instance in `ids` has a final result line on disk."""
+        return all(i in self.finished and not (self.finished[i].error or "").startswith(RETRY_ERRORS) for i in ids)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         _write_atomic(self.path / "summary.json", json.dumps(_json_safe({**self.meta, **summary}), indent=2))
