@@ -380,7 +380,7 @@ def eval_cmd(
         results = asyncio.run(run_eval(meths, cells, executor_spec=executor, out_dir=out, limit=limit,
                                        search_rounds=search_rounds, search_limit=search_limit,
                                        select_limit=select_limit, progress=progress))
-    title = suite or "tasks " + ", ".join(dict.fromkeys(r.task for r in results))
+    title = suite or ("tasks " + ", ".join(dict.fromkeys(r.task for r in results)) if tasks else DEFAULT_SUITE)
     meta = {"suite": suite, "tasks": tasks, "methods": methods, "executor": executor, "limit": limit}
     paths = write_tables(results, out, meta)
     console.print(rich_table(results, f"flowforge eval: {title} (test splits)"))

@@ -38,8 +38,11 @@ SUITES: dict[str, tuple[Cell, ...]] = {
 SUITES["all"] = SUITES["in-domain"] + SUITES["held-out"] + SUITES["new-operators"]
 
 
+DEFAULT_SUITE = "held-out"
+
+
 def suite_cells(suite: str | None, tasks: list[str] | None = None, operators: str | None = None) -> list[Cell]:
-    """The table's columns. `suite` alone: its cells. `tasks` alone: those tasks (built-in names or
+    """The table's columns. Neither `suite` nor `tasks`: the held-out suite. `suite` alone: its cells. `tasks` alone: those tasks (built-in names or
     task spec YAML paths) with the default set. Both: the listed tasks, each with the operator
     sets the suite uses (its own cells for a task it holds). `operators` re-points every cell.
     Every task and operator set is loaded here, so an unknown name, a bad spec or an operator
@@ -48,7 +51,7 @@ def suite_cells(suite: str | None, tasks: list[str] | None = None, operators: st
     from flowforge.tasks import get_task
 
     if suite is None and not tasks:
-        raise UserError("give --suite (" + ", ".join(SUITES) + ") and/or --tasks (names or spec .yaml paths)")
+        suite = DEFAULT_SUITE
     if suite is not None and suite not in SUITES:
         raise UserError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")
     cells = list(SUITES[suite]) if suite else []
