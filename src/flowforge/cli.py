@@ -343,24 +343,28 @@ config_command(train_app, "rl", RLRunConfig, _rl_done, aliases=_ALIASES,
 
 @app.command("eval")
 def eval_cmd(
-    suite: str = typer.Option(..., help="in-domain | held-out | new-operators | all"),
-    methods: str = typer.Option("io,cot,generator", help="comma list: io, cot, cot_sc, self_refine, "
-                                "search[:OPTIMIZER], generator[:SPEC], generator_bo<N>[:SPEC]"),
+    suite: Optional[str] = typer.Option(None, help="in-domain | held-out | new-operators | all (default held-out, unless --tasks is given)"),
+    methods: str = typer.Option("io,cot,generator", help="comma list: io, cot, cot_sc, self_refine (any reference "
+                                "workflow), search[:OPTIMIZER], generator[:SPEC], generator_bo<N>[:SPEC]"),
     executor: str = typer.Option("embedded", help="model spec of the executor"),
     limit: Optional[int] = typer.Option(None, help="test instances per task (default: all)"),
-    tasks: Optional[str] = typer.Option(None, help="comma list narrowing the suite's tasks"),
-    operators: Optional[str] = typer.Option(None, help="override the suite's operator set"),
+    tasks: Optional[str] = typer.Option(None, help="comma list of built-in task names and/or task spec .yaml paths "
+                                        "(with --suite: each gets the suite's operator sets)"),
+    operators: Optional[str] = typer.Option(None, help="operator set name or YAML for every cell"),
     search_rounds: int = typer.Option(3, help="rounds for the search method"),
-    search_limit: int = typer.Option(8, help="search-split instances per search evaluation"),
-    select_limit: int = typer.Option(8, help="validation instances for best-of-N selection"),
+    search_limit: int = typer.Option(8, help="tuning-split instances per search evaluation"),
+    select_limit: int = typer.Option(8, help="tuning-split instances for best-of-N selection"),
     out: Path = typer.Option(Path("runs/eval"), help="out dir (resumes finished cells)"),
 ) -> None:
     """Methods x tasks on TEST splits: score, cost of obtaining each workflow, cost per instance."""
     import asyncio
 
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from flowforge.evaluation.methods import parse_methods
+    from flowforge.evaluation.report import write_report
     from flowforge.evaluation.run import run_eval
-    from flowforge.evaluation.suites import suite_cells
+    from flowforge.evaluation.suites import DEFAULT_SUITE, suite_cells
     from flowforge.evaluation.tables import rich_table, write_tables
 
     if limit is not None and limit < 1:
