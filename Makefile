@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-slow test-deps bench clean
+.PHONY: install sandbox-deps demo test test-slow test-deps bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -18,7 +18,14 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) sandbox-deps
+
+# bubblewrap: the sandbox's OS boundary (flowforge/sandbox). Debian/Ubuntu, needs root; without
+# root it only says what to install, and sandboxed runs fail with that same one line.
+sandbox-deps:
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) \
+	  || echo "warning: bubblewrap missing and not root: run 'apt-get install bubblewrap' (the sandbox needs it)"; }
 
 demo: install
 	$(VENV)/bin/flowforge demo
@@ -31,7 +38,7 @@ test-slow: install test-deps
 
 # headless Chromium for the HTML report test (tests/test_report.py); Debian/Ubuntu, needs root.
 # Without root it only warns, and that test skips (CI sets FLOWFORGE_REQUIRE_CHROMIUM=1 so it fails instead).
-test-deps:
+test-deps: sandbox-deps
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] \
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: chromium missing and not root; the report browser test will skip"; }

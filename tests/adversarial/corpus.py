@@ -1,6 +1,9 @@
 """Adversarial corpus (issue 8): hostile programs the sandbox must contain.
 
-Each case is (name, kind, code, expect, limits). kind "run" -> Sandbox.run, "wf" -> run_workflow.
+Each case is (name, kind, code, expect, limits). kind "run" -> Sandbox.run, "wf" -> run_workflow,
+"tests" -> run_tests(code, tests, entry_point): a wrong program must not pass its tests.
+`levels`: where the case must be contained; cases that defeat the in-process audit hook are
+contained only by the OS (level "bwrap"), see SECURITY.md.
 Placeholders filled by harness.py: {PORT} (a live listener), {SSH_KEY}, {SSH_DIR}, {CANARY},
 {CANARY_DIR}, {PWNED} (must never be created), {REPO_FILE}. A case that manages its harmful
 action prints ESCAPED. expect: "fail" (must not succeed), "timeout", "memory", "any" (only the
@@ -18,6 +21,10 @@ class Case:
     code: str
     expect: str = "fail"
     limits: dict = field(default_factory=dict)
+    tests: list | str | None = None
+    entry_point: str | None = None
+    levels: tuple = ("bwrap", "unsafe-rlimits")
+    cls: str = "escape"  # the issue-14 class a case belongs to (forged_verdict, hook_bypass, memory, ...)
 
 
 def wf(body: str) -> str:
@@ -117,4 +124,81 @@ CASES = [
     Case("wf_op_flood", "wf", wf("await asyncio.gather(*[ops.answer(input='x') for _ in range(100000)])\nreturn 'ESCAPED'")),
     Case("wf_giant_op_request", "wf", wf("await ops.answer(input='x' * (20 << 20))\nreturn 'ESCAPED'")),
     Case("wf_infinite_print", "wf", wf("while True:\n    print('p' * 10000)")),
+
 ]
+
+# ---- issue 14: seven classes a red-team pass found ------------------------------------------------
+WRONG = "def f(x):\n    return 0\n"  # the program is wrong: f(1) must be 2
+F_TESTS = ["assert f(1) == 2", "assert f(2) == 4"]
+BOTH = ("bwrap", "unsafe-rlimits")
+OS_ONLY = ("bwrap",)  # the audit hook alone does not stop these; the OS does
+
+
+def forge(name: str, code: str, tests=None, entry_point=None) -> Case:
+    return Case(name, "tests", code, tests=tests or F_TESTS, entry_point=entry_point, cls="forged_verdict")
+
+
+ISSUE14 = [
+    # 1. forged verdicts: a wrong program must score 0
+    forge("forge_builtins_compile_dict", WRONG + '__builtins__["compile"] = lambda *a, **k: "pass"\n'),
+    forge("forge_builtins_compile_module", WRONG + "import builtins\nbuiltins.compile = lambda *a, **k: compile('pass', 'x', 'exec')\n"),
+    forge("forge_builtins_exec", WRONG + "import builtins\nbuiltins.exec = lambda *a, **k: None\n"),
+    forge("forge_assertionerror_swap", WRONG + "import builtins\nbuiltins.AssertionError = type('Q', (BaseException,), {})\n"),
+    forge("forge_eq_always_true", "class E:\n    def __eq__(s, o): return True\n    __hash__ = object.__hash__\ndef f(x):\n    return E()\n"),
+    forge("forge_eq_int_subclass", "class I(int):\n    def __eq__(s, o): return True\n    __hash__ = int.__hash__\ndef f(x):\n    return I(0)\n"),
+    forge("forge_eq_str_subclass", "class S(str):\n    def __eq__(s, o): return True\n    __hash__ = str.__hash__\ndef f(x):\n    return S('no')\n",
+          tests=["assert f(1) == 'yes'"]),
+    forge("forge_eq_list_subclass", "class L(list):\n    def __eq__(s, o): return True\ndef f(x):\n    return L()\n",
+          tests=["assert f(1) == [1, 2]"]),
+    forge("forge_os_exit_at_import", "import os\nos._exit(0)\n"),
+    forge("forge_os_exit_in_call", "def f(x):\n    import os\n    os._exit(0)\n"),
+    forge("forge_systemexit_in_call", "def f(x):\n    raise SystemExit(0)\n"),
+    forge("forge_print_fake_verdict", WRONG + "print(\"{'ok': True, 'passed': 2, 'total': 2}\")\n"
+          "import sys\nsys.stderr.write(\"{'ok': True}\\n\")\n"),
+    forge("forge_write_all_fds", WRONG + "import os\nfor fd in range(3, 64):\n    for line in (b'{\"t\": \"loaded\", \"names\": []}\\n',"
+          " b'{\"id\": 1, \"value\": 2}\\n', b\"x {'ok': True, 'passed': 2, 'total': 2}\\n\"):\n"
+          "        try:\n            os.write(fd, line)\n        except OSError:\n            pass\n"),
+    forge("forge_check_humaneval", "def sq(x):\n    return 0\nimport builtins\nbuiltins.compile = lambda *a, **k: compile('pass', 'x', 'exec')\n",
+          tests="def check(candidate):\n    assert candidate(3) == 9\n", entry_point="sq"),
+    forge("forge_patch_tests_globals", WRONG + "import sys\nsys.modules['__main__'].__dict__['f'] = lambda x: 2 * x\n"
+          "import gc\n"),
+    forge("forge_bool_truthy_object", "class T:\n    def __bool__(s): return True\n    def __eq__(s, o): return True\ndef f(x):\n    return T()\n"),
+    forge("forge_raise_in_del", "class D:\n    def __del__(s):\n        import os\n        os._exit(0)\ndef f(x):\n    return D()\n"),
+    # 2. the audit hook is not a boundary: these bypass it; the OS contains them
+    Case("hook_fspath_reentry_write", "run", "import io\nclass P:\n    n = 0\n    def __fspath__(self):\n        P.n += 1\n"
+         "        return '{PWNED}' if P.n == 1 else 'ok.txt'\nio.FileIO(P(), 'w').write(b'x')\nprint('wrote')", expect="any",
+         cls="hook_bypass"),
+    Case("hook_fspath_issue_snippet", "run", "import io\nclass P:\n    n = 0\n    def __fspath__(self):\n        P.n += 1\n"
+         "        return '/tmp/escaped.txt' if P.n == 1 else 'ok.txt'\nio.FileIO(P(), 'w').write(b'x')", expect="any", cls="hook_bypass"),
+    Case("hook_str_subclass_import", "run", "class S(str):\n    def split(self, *a, **k):\n        return ['math']\n"
+         "    def __eq__(self, o):\n        return False\n    __hash__ = str.__hash__\n"
+         "m = __import__(S('ctypes'))\nm.CDLL(None).system(b'touch {PWNED}')", expect="any", cls="hook_bypass"),
+    Case("hook_posixpath_abspath_write", "run", "import os, posixpath\nposixpath.abspath = lambda p: os.getcwd() + '/ok'\n"
+         "open('{PWNED}', 'w').write('x')", expect="any", levels=OS_ONLY, cls="hook_bypass"),
+    Case("hook_posixpath_read_parent_env", "run", "import os, posixpath\nposixpath.abspath = lambda p: os.getcwd() + '/ok'\n"
+         "for pid in os.listdir('/proc'):\n    try:\n        print(open('/proc/%s/environ' % pid, 'rb').read())\n"
+         "    except Exception:\n        pass", expect="any", levels=OS_ONLY, cls="hook_bypass"),
+    Case("hook_posixpath_read_ssh_key", "run", "import os, posixpath\nposixpath.abspath = lambda p: os.getcwd() + '/ok'\n"
+         "print(open('{SSH_KEY}').read())", expect="any", levels=OS_ONLY, cls="hook_bypass"),
+    Case("hook_dir_fd_plant_in_stdlib", "run", "import os\nd = os.open(os.path.dirname(os.__file__), os.O_RDONLY)\n"
+         "fd = os.open('ffadv_planted.py', os.O_WRONLY | os.O_CREAT, dir_fd=d)\nos.write(fd, b'print(1)')",
+         expect="any", levels=OS_ONLY, cls="hook_bypass"),
+    Case("hook_dir_fd_write_canary", "run", "import os\nd = os.open('{CANARY_DIR}', os.O_RDONLY)\n"
+         "fd = os.open('canary.txt', os.O_WRONLY | os.O_TRUNC, dir_fd=d)\nos.write(fd, b'pwned')", expect="any", cls="hook_bypass"),
+    Case("hook_posixpath_tmp_persist", "run", "import os, posixpath\nposixpath.abspath = lambda p: os.getcwd() + '/ok'\n"
+         "open('/tmp/escaped.txt', 'w').write('x')", expect="any", levels=OS_ONLY, cls="hook_bypass"),
+    # 5. memory the address-space limit does not see
+    Case("mem_memfd_beyond_limit", "run", "import os\nfd = os.memfd_create('x')\nfor _ in range(144):\n"
+         "    os.write(fd, b'x' * (10 << 20))\nprint('ESCAPED')", limits={"memory_mb": 1024, "file_size_mb": 4096, "wall_s": 10},
+         levels=OS_ONLY, cls="memory"),
+    Case("mem_tmpfs_fill", "run", "import os\nfd = os.open('/tmp/big', os.O_WRONLY | os.O_CREAT)\nfor _ in range(300):\n"
+         "    os.write(fd, b'x' * (10 << 20))\nprint('ESCAPED')", limits={"file_size_mb": 4096, "wall_s": 10},
+         levels=OS_ONLY, cls="memory"),
+    Case("mem_threads_beyond_pids", "run", "import threading, time\nts = [threading.Thread(target=time.sleep, args=(5,)) for _ in range(500)]\n"
+         "[t.start() for t in ts]\nprint('ESCAPED')", limits={"wall_s": 8}, levels=OS_ONLY, cls="memory"),
+]
+for c in ISSUE14:
+    if c.levels == ("bwrap", "unsafe-rlimits") and c.cls == "escape":
+        c.levels = BOTH
+CASES += ISSUE14
+

@@ -26,7 +26,16 @@ REPO_FILE = str(Path(__file__).resolve().parents[2] / "pyproject.toml")
 
 
 def available_levels() -> list[str]:
-    return [lv for lv in ("rlimits", "namespaces") if _probe(lv) is None]
+    return [lv for lv in ("bwrap", "unsafe-rlimits") if _probe(lv) is None]
+
+
+def _planted_paths() -> list[Path]:
+    """Where a hook bypass would plant a file for the host Python to run later: the stdlib dir of
+    each sandbox interpreter (as root at unsafe-rlimits it is writable)."""
+    import sysconfig
+
+    dirs = {Path(sysconfig.get_paths()["stdlib"]), Path(sysconfig.get_paths()["purelib"]), Path("/usr/lib/python3.11")}
+    return [d / name for d in dirs for name in ("ffadv_planted.py", "ffadv_planted.pth")]
 
 
 class Host:
@@ -34,6 +43,7 @@ class Host:
 
     def __init__(self):
         self.root = Path(tempfile.mkdtemp(prefix="ffadv-"))
+        self.root.chmod(0o711)  # the sandbox's unprivileged uid must reach its scratch dirs in here
         self.canary_dir = self.root / "canary"
         self.canary_dir.mkdir()
         self.canary = self.canary_dir / "canary.txt"
@@ -66,8 +76,19 @@ class Host:
             c.close()
 
     def fill(self, code: str) -> str:
-        return code.format(PORT=self.port, SSH_KEY=self.ssh_key, SSH_DIR=self.ssh_dir, CANARY=self.canary,
-                           CANARY_DIR=self.canary_dir, PWNED=self.pwned, REPO_FILE=REPO_FILE)
+        """Placeholders {NAME} filled; {{ and }} stand for literal braces, single braces stay."""
+        values = dict(PORT=self.port, SSH_KEY=self.ssh_key, SSH_DIR=self.ssh_dir, CANARY=self.canary,
+                      CANARY_DIR=self.canary_dir, PWNED=self.pwned, REPO_FILE=REPO_FILE)
+        for k, v in values.items():
+            code = code.replace("{" + k + "}", str(v))
+        return code.replace("{{", "{").replace("}}", "}")
+
+    def fill_any(self, x):
+        if isinstance(x, str):
+            return self.fill(x)
+        if isinstance(x, list):
+            return [self.fill(t) for t in x]
+        return x
 
     def leftovers(self) -> list[str]:
         """Processes that are our children, or whose cwd is one of our scratch dirs."""
@@ -93,6 +114,11 @@ class Host:
             probs.append(f"listener got {self.connections} connection(s)")
         if os.listdir(self.scratch_root):
             probs.append("scratch dir not deleted")
+        planted = [str(p) for p in _planted_paths() if p.exists()]
+        if planted:
+            probs.append(f"planted {planted}")
+        if Path("/tmp/escaped.txt").exists():
+            probs.append("/tmp/escaped.txt written")
         return probs
 
     def reset(self):
@@ -103,6 +129,9 @@ class Host:
             if p != self.canary:
                 p.unlink()
         self.pwned.unlink(missing_ok=True)
+        for p in _planted_paths():
+            p.unlink(missing_ok=True)
+        Path("/tmp/escaped.txt").unlink(missing_ok=True)
         self.connections = 0
 
 
@@ -121,6 +150,8 @@ def run_case(host: Host, case: Case, level: str) -> tuple[bool, str]:
     t0 = time.monotonic()
     if case.kind == "wf":
         res = asyncio.run(box.run_workflow(code, "problem", _echo_op, limits=limits))
+    elif case.kind == "tests":  # a program against hidden tests: the verdict must not be forgeable
+        res = box.run_tests(code, host.fill_any(case.tests), entry_point=case.entry_point, limits=limits)
     else:
         res = box.run(code, limits)
     elapsed = time.monotonic() - t0
@@ -153,6 +184,8 @@ if __name__ == "__main__":
     t0 = time.monotonic()
     for level in available_levels():
         for case in CASES:
+            if level not in case.levels:
+                continue
             contained, why = run_case(host, case, level)
             ok += contained
             total += 1

@@ -34,12 +34,14 @@ def host():
 
 def test_corpus_is_big_enough():
     assert len(CASES) >= 50
-    assert "rlimits" in LEVELS
+    assert "bwrap" in LEVELS
 
 
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_contained(host, case, level):
+    if level not in case.levels:
+        pytest.skip(f"{case.name} defeats the audit hook; only the OS ({', '.join(case.levels)}) contains it")
     contained, why = run_case(host, case, level)
     _RESULTS[f"{level}/{case.name}"] = contained
     assert contained, why

@@ -390,7 +390,12 @@ def _run_tests(job, units, emit):
         def call(*args, **kwargs):
             reply = ask("call", {"name": name, "args": encode(list(args)), "kwargs": encode(kwargs)})
             if "error" in reply:
-                raise CandidateError("%s: %s" % (_s(reply["error"])[:100], _s(reply.get("message", ""))[:500]))
+                ename, message = _s(reply["error"])[:100], _s(reply.get("message", ""))[:500]
+                # a built-in exception type by name (tests may expect ValueError); never the program's class
+                exc = getattr(builtins, ename, None) if ename.isidentifier() else None
+                if isinstance(exc, type) and issubclass(exc, Exception) and exc.__module__ == "builtins":
+                    raise exc(message)
+                raise CandidateError("%s: %s" % (ename, message))
             return decode(reply["value"])
         call.__name__ = name
         return call

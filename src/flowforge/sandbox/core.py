@@ -302,9 +302,10 @@ class ProcessSandbox:
                        on_start: Callable[["_Run"], None] | None = None,
                        paused: Callable[[], float] | None = None) -> tuple[ExecResult, dict]:
         t0 = time.monotonic()
-        scratch = tempfile.mkdtemp(prefix="ffsbx-")
+        dropping = self.level == "bwrap" and os.geteuid() == 0
+        scratch = tempfile.mkdtemp(prefix="ffsbx-", dir=_scratch_parent(dropping))
         uid = None
-        if self.level == "bwrap" and os.geteuid() == 0:
+        if dropping:
             uid = 100_000 + secrets.randbelow(900_000)  # a fresh host uid per run: own NPROC, own files
             os.chown(scratch, uid, uid)
         nonce = secrets.token_hex(16)
@@ -786,6 +787,24 @@ async def _reap(proc):
             cancelled = True
     if cancelled:
         raise asyncio.CancelledError
+
+
+def _scratch_parent(dropping: bool) -> str:
+    """Where scratch dirs go: the temp dir, unless a dropped uid could not reach into it (bwrap
+    opens the scratch path as that uid); then a root-owned 0711 dir of our own."""
+    base = tempfile.gettempdir()
+    if not dropping:
+        return base
+    p = Path(base).resolve()
+    if all(os.stat(d).st_mode & 0o001 for d in [p, *p.parents]):
+        return base
+    own = Path("/tmp/flowforge-sandbox")
+    own.mkdir(mode=0o711, exist_ok=True)
+    st = os.lstat(own)
+    if st.st_uid != 0 or not os.path.isdir(own) or os.path.islink(own):
+        raise SandboxError(f"{own} is not a root-owned directory; remove it")
+    os.chmod(own, 0o711)
+    return str(own)
 
 
 def _clean_env(home: str) -> dict[str, str]:
