@@ -5,7 +5,6 @@ import json
 import pytest
 
 from fakes import FakeLLM
-from test_training_fixtures import build_tiny_model
 
 WF = "```python\nasync def solve(problem, ops):\n    return await ops.calculate(expression=problem)\n```"
 TASK = "synth/arith_word"
@@ -95,7 +94,7 @@ def _memorise(model_dir, prompts, completions, steps=150):
 
 
 @pytest.fixture(scope="module")
-def sft_adapter(tmp_path_factory):
+def sft_adapter(tmp_path_factory, tiny_model):
     """A tiny random Llama taught to answer the RL prompts with a valid or an invalid workflow (half
     each, so a GRPO group has reward spread), then a short SFT run gives the starting adapter."""
     from flowforge.training.rl import build_prompts
@@ -104,7 +103,7 @@ def sft_adapter(tmp_path_factory):
     root = tmp_path_factory.mktemp("rl")
     prompts = [r["prompt"] for r in build_prompts(_cfg(root / "x"))[0]]
     corpus = [m["content"] for p in prompts for m in p] + [WF, BAD] * 20
-    tiny = build_tiny_model(root / "tiny", corpus, vocab_size=1500)
+    tiny = tiny_model(corpus, vocab_size=1500)
     assert _memorise(tiny, prompts, [WF, BAD]) < 0.8  # ~ln 2 at the valid/invalid fork
     data = root / "sft.jsonl"
     data.write_text("".join(json.dumps({"prompt": p, "completion": c}) + "\n" for p in prompts for c in (WF, BAD)))
@@ -114,6 +113,7 @@ def sft_adapter(tmp_path_factory):
     return tiny, root / "adapter"
 
 
+@pytest.mark.integration
 def test_grpo_two_steps_changes_params_and_shares_instances(tmp_path, sft_adapter):
     import torch
     from safetensors.torch import load_file

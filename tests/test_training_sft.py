@@ -4,7 +4,6 @@ import json
 import pytest
 
 from flowforge.errors import DataError, UserError
-from test_training_fixtures import build_tiny_model
 
 WORKFLOW = "```python\nasync def solve(problem, ops):\n    r = await ops.calculate(expression=problem)\n    return r\n```"
 
@@ -20,11 +19,11 @@ def _data(path, n=8):
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    corpus = [WORKFLOW, "Task: add numbers. Operators: calculate(expression) You write workflows."] * 20
-    return build_tiny_model(tmp_path_factory.mktemp("tiny"), corpus)
+def tiny(tiny_model):
+    return tiny_model([WORKFLOW, "Task: add numbers. Operators: calculate(expression) You write workflows."] * 20)
 
 
+@pytest.mark.integration
 def test_sft_trains_checkpoints_resumes_and_exports(tmp_path, tiny):
     from safetensors import safe_open
 
