@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration  # every case runs the CLI in a subprocess
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-c", "from flowforge.cli import main; main()"]
 DEAD = "openai:x@http://127.0.0.1:9/v1"  # nothing listens on port 9: no case may need a model

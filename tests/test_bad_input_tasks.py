@@ -104,6 +104,7 @@ def test_spec_not_a_mapping_and_binary_spec(tmp_path):
 CLI = [sys.executable, "-c", "from flowforge.cli import main; main()"]
 
 
+@pytest.mark.integration
 def test_cli_bad_task_is_one_line_exit_2(tmp_path):
     r = subprocess.run([*CLI, "tasks", "--show", "gsm9k"],
                        capture_output=True, text=True)

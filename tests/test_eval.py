@@ -117,6 +117,7 @@ async def test_eval_end_to_end_with_fakes(tmp_path):
     assert [r.score for r in again] == [r.score for r in results]
 
 
+@pytest.mark.integration
 def test_cli_eval_writes_tables_and_bad_input_exits_2(tmp_path):
     bad = subprocess.run([sys.executable, "-c", "from flowforge.cli import main; main()", "eval", "--suite",
                           "nope", "--methods", "io"], capture_output=True, text=True)

@@ -30,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+pytestmark = pytest.mark.integration
+
 from fault_server import ServerThread, ok_body
 from flowforge.tasks import get_task
 

@@ -69,6 +69,7 @@ def _cli(*args, **env):
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.integration
 def test_cli_unknown_spec_exit_2(tmp_path):
     r = _cli("serve", "--model", "nope", FLOWFORGE_HOME=str(tmp_path), COLUMNS="300")
     assert r.returncode == 2
@@ -77,6 +78,7 @@ def test_cli_unknown_spec_exit_2(tmp_path):
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.integration
 def test_cli_unreachable_endpoint_exit_2(tmp_path):
     r = _cli("complete", "hi", "--model", "openai:m@http://127.0.0.1:9/v1", "--no-cache",
              FLOWFORGE_HOME=str(tmp_path), FLOWFORGE_HTTP_RETRIES="1", COLUMNS="300")
