@@ -171,3 +171,50 @@ def test_canonical_solutions_pass_hidden_tests():
     task = get_task("humaneval")  # a completion-style answer (body only) is joined to the prompt
     row = json.loads((DATA / "humaneval" / "test.jsonl").read_text().splitlines()[0])
     assert task.score(row["canonical_solution"], task.load("test", limit=1)[0]).value == 1.0
+
+
+# ---- one answer-parsing module, linear on hostile text ------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "\n" * 200_000,
+    "```python\n" + " " * 1_500_000,
+    "``` " + " " * 1_500_000 + "x",
+    "Answer:" + " " * 1_500_000 + "\n",
+    "answer:answer:" * 100_000,
+    "answer is " * 200_000,
+    "1," * 500_000,
+    "\\boxed{" * 300_000,
+    "." * 1_000_000 + "x",
+])
+def test_parsing_hostile_text_is_fast(text):
+    import time
+
+    from flowforge import answers
+    from flowforge.tasks.scorers import score_bbh_exact, score_drop_f1
+
+    t0 = time.monotonic()
+    answers.code(text, "f"), answers.code(text), answers.field(text, "answer"), answers.last_line(text)
+    answers.last_number(text), answers.final_answer_text(text), answers.vote_key(text), answers.normalize(text)
+    score_last_number(text, inst("3")), score_drop_f1(text, inst("3")), score_bbh_exact(text, inst("(A)"))
+    assert time.monotonic() - t0 < 5  # quadratic scans of these take minutes
+
+
+def test_operator_and_scorer_agree_on_the_number():
+    import asyncio
+
+    from flowforge.operators.tools import extract
+
+    for text in ("so \\boxed{12} and then 7", "#### 1,234\nchecked 9", "costs $5.00 total", "half is 1/2"):
+        got = asyncio.run(extract(None, text, "number"))
+        assert got == last_number(text)
+        assert score_last_number(text, inst(got)).value == 1.0
+
+
+def test_field_prefers_a_label_at_line_start():
+    from flowforge.answers import field
+
+    assert field("The answer: maybe\n**Answer:** 42", "answer") == "42"
+    assert field("I think the answer: 7", "answer") == "7"
+    assert field("Answer:\n\n  9\n", "answer") == "9"
+    assert field("no label", "answer") is None
