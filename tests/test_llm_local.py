@@ -1,4 +1,4 @@
-"""The local transformers backend on the real embedded model (few, short generations)."""
+"""The local transformers engine on the real embedded model (few, short generations)."""
 import asyncio
 
 import pytest
@@ -61,7 +61,7 @@ async def test_stop_strings_truncate(llm):
 
 
 async def test_cache_hit_does_no_generation(tmp_path, llm):
-    cached = load_llm("embedded", cache=tmp_path / "c.sqlite")
+    cached = load_llm("embedded@transformers", cache=tmp_path / "c.sqlite")
     a = await cached.complete(q(6), max_tokens=5)
     before = llm.engine.batches  # same memoised engine
     b = await cached.complete(q(6), max_tokens=5)
@@ -76,12 +76,12 @@ async def test_adapter_spec_loads_and_zero_lora_matches_base(tmp_path, llm):
     base = AutoModelForCausalLM.from_pretrained(embedded_model_dir())
     get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(tmp_path / "ad")
     del base
-    adapted = load_llm(f"embedded+adapter:{tmp_path / 'ad'}", cache=False)
+    adapted = load_llm(f"embedded+adapter:{tmp_path / 'ad'}@transformers", cache=False)
     assert adapted.engine is not llm.engine
     a = await adapted.complete(q(7), max_tokens=5)
     b = await llm.complete(q(7), max_tokens=5)
     assert a.texts == b.texts
-    same = load_llm(f"hf:{embedded_model_dir()}", cache=False)
+    same = load_llm(f"hf:{embedded_model_dir()}@transformers", cache=False)
     assert same.engine is llm.engine  # memoised per resolved path
 
 
