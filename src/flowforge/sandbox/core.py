@@ -99,16 +99,28 @@ class _Cgroups:
                     return None
                 (root / "cgroup.subtree_control").write_text("+memory +pids")
                 (parent / "cgroup.subtree_control").write_text("+memory +pids")
-                return _Cgroups(True, {"unified": parent})
+                return _Cgroups(True, {"unified": parent}).sweep()
             parents = {}
             for ctl in ("memory", "pids"):
                 if not (root / ctl / "cgroup.procs").exists():
                     return None
                 parents[ctl] = root / ctl / "flowforge"
                 parents[ctl].mkdir(exist_ok=True)
-            return _Cgroups(False, parents)
+            return _Cgroups(False, parents).sweep()
         except OSError:
             return None
+
+    def sweep(self) -> "_Cgroups":
+        """Remove run cgroups an hour old that are empty (left by a process killed mid-cleanup)."""
+        old = time.time() - 3600
+        for parent in self.parents.values():
+            for d in parent.glob("run-*"):
+                try:
+                    if d.stat().st_mtime < old:
+                        d.rmdir()
+                except OSError:
+                    pass
+        return self
 
     def create(self, name: str, limits: Limits) -> list[Path]:
         mem, pids = limits.memory_mb << 20, limits.max_procs + 8  # + bwrap's own processes
@@ -350,6 +362,8 @@ class ProcessSandbox:
             oom = bool(cg_dirs) and self.cgroups.oom_killed(cg_dirs)
             return run.outcome(time.monotonic() - t0, oom)
         finally:
+            # Cleanup runs to the end even when we are cancelled meanwhile; the cancel is re-raised after.
+            cancelled = False
             for f in fds:
                 try:
                     os.close(f)
@@ -357,16 +371,21 @@ class ProcessSandbox:
                     pass
             if proc is not None and proc.returncode is None:
                 _kill(proc, cg_dirs)
-                await _reap(proc)
-            if cg_dirs:
-                for _ in range(50):
-                    _kill_pids(_Cgroups.pids(cg_dirs))
-                    if _Cgroups.remove(cg_dirs):
-                        break
+                try:
+                    await _reap(proc)
+                except asyncio.CancelledError:
+                    cancelled = True
+            for _ in range(50 if cg_dirs else 0):
+                _kill_pids(_Cgroups.pids(cg_dirs))
+                if _Cgroups.remove(cg_dirs):
+                    break
+                try:
                     await asyncio.sleep(0.02)
-            if uid is not None:  # files the run left are owned by its uid: make sure rmtree can go in
-                shutil.rmtree(scratch, ignore_errors=True)
+                except asyncio.CancelledError:
+                    cancelled = True
             shutil.rmtree(scratch, ignore_errors=True)
+            if cancelled:
+                raise asyncio.CancelledError
 
 
 class _Candidate:
