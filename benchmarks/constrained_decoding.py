@@ -21,7 +21,8 @@ async def run(args) -> None:
     from flowforge.tasks import get_task
 
     llm = load_llm(args.generator or default_generator_spec(), cache=False)
-    engine = llm.load()
+    engine = llm.masking_engine()  # the transformers engine: constrained requests always run there
+    print(f"free pass on the {llm.engine_kind} engine, constrained pass on transformers")
     opset = load_operator_set(args.operators)
     tasks = [get_task(t.strip()) for t in args.tasks.split(",") if t.strip()]
     engine.token_texts  # decoded once per engine; not part of either pass
