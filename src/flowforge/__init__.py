@@ -9,8 +9,8 @@ from importlib import import_module
 
 _API = ("evaluate", "generate", "load_llm", "load_operators", "load_task", "reference_workflow", "run",
         "search_workflow", "train_rl", "train_sft", "train_synth")
-_CONFIGS = {"SynthConfig": "flowforge.training.synth", "SFTRunConfig": "flowforge.training.sft",
-            "RLRunConfig": "flowforge.training.rl"}
+_CONFIGS = {"SynthConfig": "flowforge.training.config", "SFTRunConfig": "flowforge.training.config",
+            "RLRunConfig": "flowforge.training.config"}
 __all__ = [*_API, *_CONFIGS]
 
 

@@ -31,9 +31,7 @@ if TYPE_CHECKING:
     from flowforge.generator.generate import Generation
     from flowforge.llm.base import LLM
     from flowforge.search.aflow import SearchResult
-    from flowforge.training.rl import RLRunConfig
-    from flowforge.training.sft import SFTRunConfig
-    from flowforge.training.synth import SynthConfig
+    from flowforge.training.config import RLRunConfig, SFTRunConfig, SynthConfig
     from flowforge.workflow.runtime import RunSummary
 
 __all__ = ["evaluate", "generate", "load_llm",

@@ -17,6 +17,20 @@ from transformers import TrainerCallback, TrainerState
 from transformers.trainer_utils import get_last_checkpoint
 
 
+def on_gpu() -> bool:
+    """Train on the accelerator when there is one (each rank gets its own under accelerate), else CPU."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def bf16_on_gpu() -> bool:
+    """bf16 training where the accelerator supports it; fp32 on CPU."""
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process (Linux reports KiB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -81,18 +95,23 @@ def train_or_load_finished(trainer, resume: str | None, max_steps: int):
 
 class RunLogCallback(TrainerCallback):
     """Appends every Trainer log line to `log.jsonl` (with wall time and peak RSS) and shows a rich
-    progress bar with the latest figures. The log file survives resumes: lines are appended."""
+    progress bar with the latest figures; under accelerate only the main process does either. The
+    log file survives resumes: lines are appended. Every rank keeps `ranks/rank-<i>.json` (its
+    steps this session and peak RSS), so a multi-process run shows that each process stepped."""
 
     def __init__(self, out_dir: Path, keys: tuple[str, ...] = ("loss",), show: bool = True):
         self.path = out_dir / "log.jsonl"
+        self.rank_dir = out_dir / "ranks"
         self.keys = keys
         self.show = show
         self.t0 = time.monotonic()
+        self.start_step = 0
         self.progress = None
         self.task = None
 
     def on_train_begin(self, args, state, control, **kw):
-        if self.show:
+        self.start_step = state.global_step
+        if self.show and state.is_world_process_zero:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -101,10 +120,16 @@ class RunLogCallback(TrainerCallback):
             self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, info="")
 
     def on_step_end(self, args, state, control, **kw):
+        self.rank_dir.mkdir(parents=True, exist_ok=True)
+        (self.rank_dir / f"rank-{args.process_index}.json").write_text(json.dumps({
+            "rank": args.process_index, "world_size": args.world_size, "global_step": state.global_step,
+            "steps_this_session": state.global_step - self.start_step, "peak_rss_mb": round(peak_rss_mb(), 1)}))
         if self.progress is not None:
             self.progress.update(self.task, completed=state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kw):
+        if not state.is_world_process_zero:
+            return
         row = {"step": state.global_step, "wall_s": round(time.monotonic() - self.t0, 2),
                "peak_rss_mb": round(peak_rss_mb(), 1), **(logs or {})}
         with self.path.open("a") as f:

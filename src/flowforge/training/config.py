@@ -119,7 +119,9 @@ class RLRunConfig:
     concurrency: int = field(default=16, metadata={"help": "Concurrent workflow runs per reward execution."})
     timeout_s: float = field(default=60.0, metadata={"help": "Per-instance wall limit when executing a workflow for its reward."})
     micro_batch_size: int = field(default=2, metadata={"help": "Completions per forward/backward pass (gradient accumulation over the rest); bounds memory."})
-    use_vllm: bool = field(default=False, metadata={"help": "GPU only: generate with vLLM (GRPOConfig use_vllm, colocate)."})
+    use_vllm: bool = field(default=False, metadata={"help": "GPU only: generate with vLLM (GRPOConfig use_vllm)."})
+    vllm_mode: str = field(default="colocate", metadata={"help": "With use_vllm: 'colocate' (vLLM inside each training process) or 'server' (a separate `trl vllm-serve` process; see configs/accelerate/README.md)."})
+    vllm_server_base_url: str | None = field(default=None, metadata={"help": "With vllm_mode server: the `trl vllm-serve` URL (default http://localhost:8000)."})
     seed: int = field(default=0, metadata={"help": "Seed for variants, instance sampling and training."})
     progress: bool = field(default=True, metadata={"help": "Show a rich progress bar."})
 
@@ -149,3 +151,5 @@ class RLRunConfig:
             raise UserError("--beta must be >= 0 and --temperature > 0")
         if self.weight_score <= 0:
             raise UserError("--weight-score must be > 0: the task score is the reward GRPO optimises")
+        if self.vllm_mode not in ("colocate", "server"):
+            raise UserError(f"--vllm-mode must be colocate or server, got {self.vllm_mode!r}")

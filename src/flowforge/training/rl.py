@@ -3,7 +3,9 @@
     flowforge train rl --out runs/rl --max-steps 30                       # CPU, embedded executor
     flowforge train rl --out runs/rl --executor openai:Qwen2.5-7B@http://localhost:8000/v1 \
         --base-model /models/qwen --use-vllm                               # GPU (not run here)
-    accelerate launch -m flowforge train rl --use-vllm ...             # multi-GPU (not run here)
+    accelerate launch --config_file configs/accelerate/cpu_ddp.yaml -m flowforge train rl ...  # 2 CPU processes
+    accelerate launch --config_file configs/accelerate/grpo_vllm_server.yaml -m flowforge train rl \
+        --use-vllm --vllm-mode server ...                              # multi-GPU (not run here)
 
 Each prompt is a (training task, operator-set variant) pair: the generator messages for the
 task description over a subset/shuffle/renaming of the base operator set. GRPO samples
@@ -16,8 +18,10 @@ Rerunning into the same `--out` resumes from the newest checkpoint. The run dir 
 into generation / reward / update), `rewards.jsonl` (every completion, its parts and reason),
 `rl.png`, `run_summary.json` and checkpoints every `--save-steps`.
 
-GPU: `--use-vllm` passes `use_vllm=True` (colocate mode) to GRPOConfig, and the trainer runs
-unchanged under `accelerate launch`; neither was run here (no GPU in the build environment).
+Under `accelerate launch` each process samples its own groups and executes their rewards; the
+two-process CPU run is tested. GPU: `--use-vllm` generates with vLLM, in each training process
+(`--vllm-mode colocate`) or on a `trl vllm-serve` server (`--vllm-mode server`); see
+configs/accelerate/README.md. No GPU path was run here (no GPU in the build environment).
 
 Departures from the paper (MetaFlow) and from GRPO (DeepSeekMath):
 - The reward is the mean score on K=3 sampled training instances (the paper executes on a task's
@@ -44,7 +48,9 @@ from flowforge.training.common import (
     lora_config,
     config_dict,
     export_adapter_fp16,
+    bf16_on_gpu,
     last_checkpoint,
+    on_gpu,
     peak_rss_mb,
     plot_curves,
     save_config,
@@ -124,11 +130,31 @@ def load_policy(cfg: RLRunConfig):
     return model, tok, lora_config(cfg.lora_r, cfg.lora_alpha, 0.0, "all-linear"), base_path
 
 
+def grpo_config(cfg: RLRunConfig):
+    """TRL's GRPOConfig for `cfg`: one generation batch = prompts_per_step groups per process, one
+    optimizer step per batch, backpropagated in micro-batches (gradient accumulation) to bound
+    memory; GPU and bf16 when there is one, vLLM (colocate or server) when asked."""
+    from trl import GRPOConfig
+
+    weights = {"valid": cfg.weight_valid, "score": cfg.weight_score, "cost": cfg.weight_cost, "executes": 0.0}
+    accumulate = cfg.num_generations * cfg.prompts_per_step // cfg.micro_batch_size
+    return GRPOConfig(
+        output_dir=str(cfg.out_dir), max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.micro_batch_size, gradient_accumulation_steps=accumulate,
+        steps_per_generation=accumulate, num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
+        beta=cfg.beta, reward_weights=[weights[p] for p in PART_NAMES], use_vllm=cfg.use_vllm,
+        vllm_mode=cfg.vllm_mode, **({"vllm_server_base_url": cfg.vllm_server_base_url} if cfg.vllm_server_base_url else {}),
+        bf16=bf16_on_gpu(), gradient_checkpointing=False, use_cpu=not on_gpu(),
+        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2, logging_steps=1,
+        report_to="none", seed=cfg.seed, disable_tqdm=True, dataloader_num_workers=0,
+    )
+
+
 def train_rl(cfg: RLRunConfig, executor=None, reward_run=None) -> dict[str, Any]:
     """Train (or resume) GRPO; returns the run summary (also run_summary.json).
     `executor` overrides cfg.executor (tests pass a fake); `reward_run` wraps the runtime call."""
     from datasets import Dataset
-    from trl import GRPOConfig
 
     from flowforge.llm import load_llm
 
@@ -141,20 +167,7 @@ def train_rl(cfg: RLRunConfig, executor=None, reward_run=None) -> dict[str, Any]
                             concurrency=cfg.concurrency, timeout_s=cfg.timeout_s,
                             log_path=cfg.out_dir / "rewards.jsonl", run=reward_run)
     model, tok, peft_config, base_path = load_policy(cfg)
-    weights = {"valid": cfg.weight_valid, "score": cfg.weight_score, "cost": cfg.weight_cost, "executes": 0.0}
-    # 2. GRPO config: one generation batch = prompts_per_step groups, one optimizer step per batch,
-    #    backpropagated in micro-batches (gradient accumulation) to bound memory
-    accumulate = cfg.num_generations * cfg.prompts_per_step // cfg.micro_batch_size
-    args = GRPOConfig(
-        output_dir=str(cfg.out_dir), max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
-        per_device_train_batch_size=cfg.micro_batch_size, gradient_accumulation_steps=accumulate,
-        steps_per_generation=accumulate, num_generations=cfg.num_generations,
-        max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
-        beta=cfg.beta, reward_weights=[weights[p] for p in PART_NAMES], use_vllm=cfg.use_vllm,
-        vllm_mode="colocate", bf16=False, gradient_checkpointing=False, use_cpu=not cfg.use_vllm,
-        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2, logging_steps=1,
-        report_to="none", seed=cfg.seed, disable_tqdm=True, dataloader_num_workers=0,
-    )
+    args = grpo_config(cfg)
     trainer = _timed_trainer_class()(
         model=model, args=args, reward_funcs=reward.functions(), train_dataset=Dataset.from_list(rows),
         processing_class=tok, peft_config=peft_config,
@@ -166,7 +179,8 @@ def train_rl(cfg: RLRunConfig, executor=None, reward_run=None) -> dict[str, Any]
     keys = ["reward", "reward_std", "rewards/score/mean", "rewards/valid/mean", "rewards/cost/mean",
             "rewards/executes/mean", "kl", "completions/mean_length",
             "time/generation_s", "time/reward_s", "time/update_s"]
-    plot_curves(cfg.out_dir, keys, "rl.png", "GRPO on workflow execution reward")
+    if trainer.is_world_process_zero():  # under accelerate, the main process writes the plot
+        plot_curves(cfg.out_dir, keys, "rl.png", "GRPO on workflow execution reward")
     hist = [r for r in trainer.state.log_history if "reward" in r]
     summary = {
         "stage": "rl", "steps": trainer.state.global_step, "prompts": len(rows), "variants": len(variants),
@@ -176,6 +190,8 @@ def train_rl(cfg: RLRunConfig, executor=None, reward_run=None) -> dict[str, Any]
         "wall_s": round(time.monotonic() - t0, 1), "peak_rss_mb": round(peak_rss_mb(), 1), "resumed_from": resume,
         "config": config_dict(cfg),
     }
+    if not trainer.is_world_process_zero():
+        return summary
     if cfg.export:
         summary["adapter_bytes"] = export_adapter_fp16(trainer.model, cfg.export)
     write_json(cfg.out_dir / "run_summary.json", summary)

@@ -31,7 +31,9 @@ from flowforge.training.common import (
     lora_config,
     config_dict,
     export_adapter_fp16,
+    bf16_on_gpu,
     last_checkpoint,
+    on_gpu,
     peak_rss_mb,
     plot_curves,
     save_config,
@@ -75,7 +77,7 @@ def train_sft(cfg: SFTRunConfig) -> dict[str, Any]:
         gradient_accumulation_steps=cfg.batch_size // cfg.micro_batch_size, learning_rate=cfg.learning_rate,
         lr_scheduler_type="cosine", warmup_steps=0.05, max_length=cfg.max_length, truncation_mode="keep_start",
         completion_only_loss=True, train_sampling_strategy="group_by_length",
-        bf16=False, gradient_checkpointing=False, use_cpu=True, dataloader_num_workers=0,
+        bf16=bf16_on_gpu(), gradient_checkpointing=False, use_cpu=not on_gpu(), dataloader_num_workers=0,
         save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
         logging_steps=cfg.logging_steps, report_to="none", seed=cfg.seed, disable_tqdm=True,
     )
@@ -86,6 +88,8 @@ def train_sft(cfg: SFTRunConfig) -> dict[str, Any]:
     # 3. train (resuming when a checkpoint exists), then save the final adapter
     result = train_or_load_finished(trainer, resume, cfg.max_steps)
     trainer.save_model(str(cfg.out_dir / "final"))
+    if not trainer.is_world_process_zero():  # under accelerate, the main process writes the rest
+        return _summary(cfg, trainer, result, rows, base_path, resume, time.monotonic() - t0)
     plot_curves(cfg.out_dir, ["loss", "learning_rate"], "loss.png", f"SFT on {cfg.data.name}")
     summary = _summary(cfg, trainer, result, rows, base_path, resume, time.monotonic() - t0)
     # 4. export (fp16 adapter + model card)
