@@ -20,12 +20,13 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP) sandbox-deps
 
-# bubblewrap: the sandbox's OS boundary (flowforge/sandbox). Debian/Ubuntu, needs root; without
-# root it only says what to install, and sandboxed runs fail with that same one line.
+# bubblewrap and a system python3 (stdlib only): the sandbox's OS boundary (flowforge/sandbox).
+# Debian/Ubuntu, needs root; without root it only says what to install, and sandboxed runs fail
+# with that same one line.
 sandbox-deps:
-	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] \
-	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) \
-	  || echo "warning: bubblewrap missing and not root: run 'apt-get install bubblewrap' (the sandbox needs it)"; }
+	@{ command -v bwrap >/dev/null && [ -x /usr/bin/python3 ]; } || { [ "$$(id -u)" = 0 ] \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap python3-minimal >/dev/null) \
+	  || echo "warning: not root: run 'apt-get install bubblewrap python3-minimal' (the sandbox needs them)"; }
 
 demo: install
 	$(VENV)/bin/flowforge demo
