@@ -199,3 +199,50 @@ async def test_backend_timeout_is_unscored_reported_and_retried_on_resume(tmp_pa
 async def test_workflow_compute_is_still_limited(tmp_path):
     s = await run(wf("n = 0\nfor i in range(10 ** 12):\n    n += i\nreturn str(n)"), "gsm8k", 1, tmp_path, llm=SlowBackend(0.0), timeout_s=1.5)
     assert s.results[0].error.startswith("Timeout") and s.results[0].score == 0.0
+
+
+# ---- 1. forged verdicts, at the operator and scorer level (the RL reward scores through these) ----
+
+FORGERIES = [
+    'def {ep}(*a, **k):\n    return 0\n__builtins__["compile"] = lambda *a, **k: "pass"\n',
+    'def {ep}(*a, **k):\n    return 0\nimport builtins\nbuiltins.compile = lambda *a, **k: compile("pass", "x", "exec")\n',
+    'class E:\n    def __eq__(s, o): return True\n    def __ne__(s, o): return False\ndef {ep}(*a, **k):\n    return E()\n',
+    'import os\nos._exit(0)\n',
+    'def {ep}(*a, **k):\n    import os\n    os._exit(0)\n',
+    'print("{{\'ok\': True, \'passed\': 3, \'total\': 3}}")\ndef {ep}(*a, **k):\n    return 0\n',
+]
+
+
+@pytest.mark.parametrize("task_name", ["mbpp", "humaneval"])
+def test_forged_answers_score_zero_on_code_tasks(task_name):
+    task = get_task(task_name)
+    inst = task.load("test", limit=1)[0]
+    ep = inst.context["entry_point"]
+    for forged in FORGERIES:
+        s = task.score("```python\n" + forged.format(ep=ep) + "```", inst)
+        assert s.value == 0.0, (forged, s.explanation)
+
+
+async def test_forged_solutions_fail_the_run_tests_and_test_operators():
+    from flowforge.operators import IMPLS, OpContext
+
+    task = get_task("mbpp")
+    inst = task.load("test", limit=1)[0]
+    ctx = OpContext(llm=FakeLLM(lambda m: "```python\n" + FORGERIES[2].format(ep=inst.context["entry_point"]) + "```"),
+                    problem=inst.problem, context=inst.context)
+    for forged in FORGERIES:
+        out = await IMPLS["run_tests"](ctx, solution=forged.format(ep=inst.context["entry_point"]))
+        assert out["passed"] is False, forged
+    out = await IMPLS["test"](ctx, solution=FORGERIES[0].format(ep=inst.context["entry_point"]))
+    assert out["passed"] is False
+
+
+async def test_programmer_output_needs_a_real_success():
+    from flowforge.operators import IMPLS, OpContext
+
+    def ctx(code):
+        return OpContext(llm=FakeLLM(lambda m: f"```python\n{code}\n```"), problem="What is 6 * 7?")
+
+    assert (await IMPLS["programmer"](ctx("print(6 * 7)"), analysis=""))["output"] == "42"
+    out = await IMPLS["programmer"](ctx("print(42)\nimport os\nos._exit(0)"), analysis="")
+    assert out["output"] == ""
