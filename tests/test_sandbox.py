@@ -344,3 +344,12 @@ async def test_wall_clock_pauses_while_waiting_on_the_backend():
     assert r.success and r.result == "late but fine", r.message
     r = await run_workflow(src, "p", call_op, limits=lim)  # without the pause the same wait is a timeout
     assert r.timeout
+
+
+def test_a_sandbox_that_cannot_start_is_an_error_not_a_failing_program():
+    box = get_sandbox("bwrap")
+    box.python = "/usr/bin/no-such-python"
+    with pytest.raises(SandboxError, match="failed to start"):
+        box.run_tests("def f():\n    return 1", ["assert f() == 1"], limits=FAST)
+    with pytest.raises(SandboxError, match="failed to start"):
+        box.run("print(1)", FAST)

@@ -485,12 +485,12 @@ class _Run:
                 if seen > MAX_CHANNEL_TOTAL:
                     self._kill("channel")
                     return
-                if self.serve:
-                    self._on_candidate_line(line)
-                elif line.startswith(prefix):
+                if line.startswith(prefix):  # the harness (in serve mode only "ready", before user code)
                     msg = _parse_verdict(line[len(prefix):])
                     if isinstance(msg, dict):
                         self._on_msg(msg)
+                elif self.serve:
+                    self._on_candidate_line(line)
                 elif self.call_op is not None:
                     self._on_op_request(line)
         finally:
@@ -645,6 +645,8 @@ class _Run:
         if "total" in self.info:
             partial = {"passed": self.info.get("passed", 0), "total": self.info["total"]}
         if self.serve:  # a candidate never reports a verdict; only why it stopped, if it failed
+            if not self.info.get("ready"):
+                raise SandboxError(f"sandbox failed to start (exit {rc}); stderr: {stderr[-500:].strip()}")
             if why in (None, "done") and not oom:
                 return ExecResult(True, **base), self.info
             error = {"output": "OutputLimitExceeded", "channel": "ChannelFlood", "timeout": "Timeout"}.get(why, "MemoryError")
