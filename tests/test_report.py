@@ -88,6 +88,27 @@ def test_eval_report_table_failed_cell_and_plots(tmp_path):
     assert "| cot | 0.750 | failed: BackendError: endpoint down | 0.750 |" in md
 
 
+def test_report_command_on_an_eval_dir_prints_the_table_and_the_cost_plot(tmp_path):
+    from typer.testing import CliRunner
+
+    from flowforge.cli import app
+    from flowforge.evaluation.report import COST_PLOT, cost_figure, read_eval
+
+    d = make_eval_dir(tmp_path / "ev")
+    cells, data = read_eval(d)
+    assert [(c.method, c.task, c.status) for c in cells][:2] == [("io", "gsm8k", "ok"), ("io", "hotpotqa", "ok")]
+    fig = cost_figure(data["methods"])  # one point per method with a mean: x = obtain tokens, then exec tokens
+    assert [ax.get_title() for ax in fig.axes] == ["score against obtain cost", "score against execution cost"]
+    assert sorted(round(y, 3) for y in fig.axes[0].collections[0].get_offsets()[:, 1].tolist()
+                  + fig.axes[0].collections[1].get_offsets()[:, 1].tolist()) == [0.375, 0.75]
+    r = CliRunner().invoke(app, ["report", str(d)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "io" in r.output and "cot" in r.output and "gsm8k" in r.output and "hotpotqa" in r.output
+    assert "0.750" in r.output and "failed: BackendError" in r.output
+    assert f"score against obtain cost: {d / COST_PLOT}" in r.output.replace("\n", "")
+    assert (d / COST_PLOT).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (d / "report.html").exists()
+
+
 def test_training_and_search_sections(tmp_path):
     d = tmp_path / "train"
     d.mkdir()

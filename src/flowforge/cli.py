@@ -309,6 +309,8 @@ def _synth_done(cfg) -> None:
     s = run_synth(cfg)
     console.print(f"{s['candidates_run']} candidates ({s['valid']} valid) on {s['tasks']} tasks -> "
                   f"{s['sft_examples']} SFT examples in {cfg.out_dir / 'sft.jsonl'} ({s['seconds_this_session']:.0f} s this session)")
+    console.print(f"candidates and their scores: {cfg.out_dir / 'candidates.jsonl'}; summary: "
+                  f"{cfg.out_dir / 'synth_summary.json'}", highlight=False)
 
 
 def _sft_done(cfg) -> None:
@@ -317,6 +319,7 @@ def _sft_done(cfg) -> None:
     s = train_sft(cfg)
     console.print(f"{s['steps']} steps, loss {s['first_loss']} -> {s['final_loss']}, {s['wall_s_total']:.0f} s, "
                   f"peak RSS {s['peak_rss_mb']:.0f} MB; run dir {cfg.out_dir}" + (f"; adapter {cfg.export}" if cfg.export else ""))
+    _print_outputs(cfg.out_dir, ["loss.png", "log.jsonl", "final"])
 
 
 def _rl_done(cfg) -> None:
@@ -324,7 +327,18 @@ def _rl_done(cfg) -> None:
 
     s = train_rl(cfg)
     console.print(f"{s['steps']} steps, reward {s['first_reward']} -> {s['last_reward']}, {s['wall_s']:.0f} s, "
-                  f"peak RSS {s['peak_rss_mb']:.0f} MB; run dir {cfg.out_dir}")
+                  f"peak RSS {s['peak_rss_mb']:.0f} MB; run dir {cfg.out_dir}" + (f"; adapter {cfg.export}" if cfg.export else ""))
+    _print_outputs(cfg.out_dir, ["rl.png", "log.jsonl", "rewards.jsonl", "final"])
+
+
+def _print_outputs(out_dir: Path, names: list[str]) -> None:
+    """Where a finished run left its plot, logs and adapter (the main process only, under accelerate)."""
+    import os
+
+    if os.environ.get("RANK", "0") != "0":
+        return
+    found = [str(out_dir / n) for n in names if (out_dir / n).exists()]
+    console.print("outputs: " + ", ".join(found) + f"; HTML: flowforge report {out_dir}", highlight=False)
 
 
 # Options come from the config dataclasses (flowforge/training/config.py); these are extra spellings.
@@ -423,7 +437,8 @@ def search_cmd(
     out = out or Path("runs/search") / re.sub(r"[^A-Za-z0-9_.-]+", "_", t.name)
     exe = load_llm(executor)
     opt = exe if optimizer == executor else load_llm(optimizer)
-    res = asyncio.run(run_search(t, opset, optimizer=opt, executor=exe, out_dir=out, config=cfg))
+    with console.status(f"searching {t.name}: seed + {rounds} rounds; history in {out / 'history.jsonl'}"):
+        res = asyncio.run(run_search(t, opset, optimizer=opt, executor=exe, out_dir=out, config=cfg))
     table = Table(title=f"search on {t.name}")
     for col in ("round", "parent", "status", "score", "optimizer calls", "executor calls"):
         table.add_column(col, justify="right")
@@ -435,6 +450,9 @@ def search_cmd(
     console.print(table)
     console.print(f"best: round {res.best_round}, score {res.best_score:.3f}; total cost {res.usage.calls} "
                   f"LLM calls, {res.usage.tokens} tokens; wrote {out / 'best.py'}", highlight=False)
+    from flowforge.evaluation.report import write_report
+
+    console.print(f"history: {out / 'history.jsonl'}; report (score per round): {write_report(out)}", highlight=False)
 
 
 @app.command("report")
