@@ -43,9 +43,10 @@ async def programmer(ctx: OpContext, analysis: str) -> dict:
 
 async def run_tests(ctx: OpContext, solution: str) -> dict:
     """Run the instance's public tests on `solution`."""
-    from flowforge.sandbox import arun_tests
+    from flowforge.sandbox import CODE_PRELUDE, arun_tests
 
-    res = await arun_tests(str(solution), _public_tests(ctx), entry_point=ctx.context.get("entry_point"))
+    res = await arun_tests(CODE_PRELUDE + str(solution), _public_tests(ctx), entry_point=ctx.context.get("entry_point"),
+                           setup=CODE_PRELUDE)
     return {"passed": bool(res.success), "feedback": "all public tests pass" if res.success
             else (res.message or res.error or "tests failed")}
 

@@ -45,7 +45,15 @@ from typing import Callable
 from flowforge.sandbox.core import LEVELS, Limits, ProcessSandbox, get_sandbox
 from flowforge.types import ExecResult
 
-__all__ = ["LEVELS", "Limits", "ProcessSandbox", "get_sandbox", "run_tests", "arun", "arun_tests", "run_workflow"]
+__all__ = ["CODE_PRELUDE", "LEVELS", "Limits", "ProcessSandbox", "get_sandbox", "run_tests", "arun", "arun_tests",
+           "run_workflow"]
+
+# AFlow's execution globals: code answers may use these without importing them. The code scorer
+# and the code operators put them before the program and in the tests' process alike.
+CODE_PRELUDE = (
+    "import math\nimport re\nimport string\nimport heapq\nimport itertools\nimport collections\n"
+    "import functools\nfrom typing import *\n"
+)
 
 
 def _box(limits: Limits | None) -> ProcessSandbox:

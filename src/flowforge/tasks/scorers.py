@@ -21,6 +21,7 @@ from typing import Callable
 from flowforge.answers import (
     answer_or_last_line, code, final_answer_text, last_boxed, last_number, normalize, to_number,
 )
+from flowforge.sandbox import CODE_PRELUDE
 from flowforge.types import Instance, Score
 
 __all__ = ["SCORERS", "CODE_PRELUDE", "f1", "last_boxed"]
@@ -85,11 +86,6 @@ def score_drop_f1(answer: str, instance: Instance) -> Score:
     return Score(best, pred, f"references: {' | '.join(refs)}")
 
 
-# AFlow's execution globals: model code may use these without importing them.
-CODE_PRELUDE = (
-    "import math\nimport re\nimport string\nimport heapq\nimport itertools\nimport collections\n"
-    "import functools\nfrom typing import *\n"
-)
 
 
 def score_code_tests(answer: str, instance: Instance) -> Score:
