@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install sandbox-deps demo test test-slow test-deps bench clean
+.PHONY: install sandbox-deps demo test test-fast test-slow test-deps bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -33,6 +33,10 @@ demo: install
 
 test: install test-deps
 	$(PY) -m pytest -q
+
+# the unit tests only: no training, kill/resume, subprocess CLI, adversarial corpus or real model
+test-fast: install
+	$(PY) -m pytest -q -m 'not slow and not integration and not model'
 
 test-slow: install test-deps
 	$(PY) -m pytest -q -m slow

@@ -346,9 +346,11 @@ async def test_wall_clock_pauses_while_waiting_on_the_backend():
     assert r.timeout
 
 
-def test_a_sandbox_that_cannot_start_is_an_error_not_a_failing_program():
+def test_a_sandbox_that_cannot_start_is_an_error_not_a_failing_program(monkeypatch):
+    import flowforge.sandbox.core as core
+
+    monkeypatch.setattr(core, "_bootstrap_code", lambda python: b"not a code object")
     box = get_sandbox("bwrap")
-    box.python = "/usr/bin/no-such-python"
     with pytest.raises(SandboxError, match="failed to start"):
         box.run_tests("def f():\n    return 1", ["assert f() == 1"], limits=FAST)
     with pytest.raises(SandboxError, match="failed to start"):

@@ -1,7 +1,7 @@
 """Sandbox child bootstrap. Runs INSIDE the sandboxed interpreter (stdlib only, any Python >= 3.8).
 
-The host passes this file's text with `python -I -S -B -c SOURCE JOB_FD`. The bootstrap runs in a
-private globals dict with a snapshot of builtins; user code gets the real builtins module, so
+The host starts `python -I -S -B -c LOADER JOB_FD`; the loader reads this file's code object
+from JOB_FD and runs it in a private globals dict with a snapshot of builtins; user code gets the real builtins module, so
 patching builtins never reaches the harness. It:
 1. reads the job (JSON) from JOB_FD and closes it; the per-run nonce lives only in locals of
    `_main`, never in a global, file, env var or argv;

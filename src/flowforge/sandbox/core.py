@@ -33,10 +33,24 @@ from flowforge.types import ExecResult
 LEVELS = ("bwrap", "unsafe-rlimits")
 DEFAULT_LEVEL = "bwrap"
 _CHILD_SOURCE = (Path(__file__).with_name("_child.py")).read_text()
+# The job pipe starts with the bootstrap's code object (marshalled once per interpreter: compiling
+# it in every child costs more than the rest of the start-up), length-prefixed, then the JSON job.
 # The bootstrap runs in a private globals dict with a snapshot of builtins, so user code that
 # patches the builtins module (or imports __main__) cannot reach or alter the harness.
-_LOADER = ("exec(compile(%r, '<sandbox>', 'exec'), "
-           "{'__builtins__': dict(__builtins__.__dict__), '__name__': '_sandbox'})" % _CHILD_SOURCE)
+_LOADER = """import marshal, os, sys
+def _read(fd, n):
+    b = b''
+    while len(b) < n:
+        c = os.read(fd, n - len(b))
+        if not c:
+            raise SystemExit('sandbox: truncated bootstrap')
+        b += c
+    return b
+_fd = int(sys.argv[1])
+_code = marshal.loads(_read(_fd, int.from_bytes(_read(_fd, 8), 'big')))
+del _read, _fd
+exec(_code, {'__builtins__': dict(__builtins__.__dict__), '__name__': '_sandbox'})
+"""
 MAX_CHANNEL_LINE = 8 << 20  # one line on a child's channel; longer is a flood -> kill
 MAX_CHANNEL_TOTAL = 64 << 20  # all lines of one run
 MAX_REQUEST_BYTES = 1 << 20  # one operator call's arguments, as JSON
@@ -337,7 +351,8 @@ class ProcessSandbox:
         proc = None
         run = None
         try:
-            payload = json.dumps(job).encode()
+            boot = _bootstrap_code(self.python)
+            payload = len(boot).to_bytes(8, "big") + boot + json.dumps(job).encode()
             env = _clean_env("/work" if self.level == "bwrap" else scratch)
             try:
                 proc = await asyncio.create_subprocess_exec(
@@ -375,14 +390,10 @@ class ProcessSandbox:
                     await _reap(proc)
                 except asyncio.CancelledError:
                     cancelled = True
-            for _ in range(50 if cg_dirs else 0):
+            if cg_dirs:
                 _kill_pids(_Cgroups.pids(cg_dirs))
-                if _Cgroups.remove(cg_dirs):
-                    break
-                try:
-                    await asyncio.sleep(0.02)
-                except asyncio.CancelledError:
-                    cancelled = True
+                if not _Cgroups.remove(cg_dirs):  # the last processes are still exiting: off the caller's path
+                    threading.Thread(target=_remove_when_empty, args=(cg_dirs,), daemon=True).start()
             shutil.rmtree(scratch, ignore_errors=True)
             if cancelled:
                 raise asyncio.CancelledError
@@ -766,6 +777,14 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+def _remove_when_empty(dirs: list[Path], tries: int = 500):
+    for _ in range(tries):
+        _kill_pids(_Cgroups.pids(dirs))
+        if _Cgroups.remove(dirs):
+            return
+        time.sleep(0.02)
+
+
 def _kill_pids(pids: list[int]):
     for pid in pids:
         try:
@@ -831,6 +850,21 @@ def _scratch_parent(dropping: bool) -> str:
 def _clean_env(home: str) -> dict[str, str]:
     # Nothing from the parent passes: no API keys, no PYTHON*, no proxies.
     return {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+
+
+@functools.lru_cache(maxsize=None)
+def _bootstrap_code(python: str) -> bytes:
+    """_child.py compiled and marshalled by `python` itself (marshal is per interpreter version)."""
+    import marshal
+
+    if python == sys.executable:
+        return marshal.dumps(compile(_CHILD_SOURCE, "<sandbox>", "exec"))
+    try:
+        return subprocess.run([python, "-I", "-S", "-B", "-c", "import marshal, sys; sys.stdout.buffer.write("
+                               "marshal.dumps(compile(sys.stdin.read(), '<sandbox>', 'exec')))"],
+                              input=_CHILD_SOURCE.encode(), capture_output=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        raise SandboxError(f"cannot compile the sandbox bootstrap with {python}: {e}") from e
 
 
 @functools.lru_cache(maxsize=None)

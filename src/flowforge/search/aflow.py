@@ -25,7 +25,6 @@ Departures from AFlow:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import random
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowforge.errors import UserError
+from flowforge.store import JsonlAppender, read_records
+from flowforge.workflow.rundir import workflow_sha
 from flowforge.types import Usage
 
 if TYPE_CHECKING:
@@ -153,17 +154,12 @@ async def evaluate(source: str, task: "Task", opset: "OperatorSet", instances: l
     return score, summary.usage, failures
 
 
-def _load_history(path: Path) -> list[Round]:
-    if not path.exists():
-        return []
-    rounds = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                rounds.append(Round(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError) as e:
-                raise UserError(f"{path}:{i}: not a search history line ({e}); use a fresh --out dir")
-    return rounds
+def load_history(path: Path) -> list[Round]:
+    """The rounds of a history.jsonl (a round cut by a crash is dropped and runs again)."""
+    try:
+        return [Round(**rec) for rec in read_records(path)]
+    except TypeError as e:
+        raise UserError(f"{path}: not a search history ({e}); use a fresh --out dir") from None
 
 
 def _check_config(out_dir: Path, meta: dict[str, Any]) -> None:
@@ -195,16 +191,15 @@ async def run_search(task: "Task", opset: "OperatorSet", *, optimizer: "LLM", ex
                             "optimizer": optimizer.name, "executor": executor.name,
                             "rounds": cfg.rounds, **{k: v for k, v in asdict(cfg).items()
                                                      if k not in ("rounds", "split", "val_limit")}})
-    hist_path = out_dir / "history.jsonl"
-    history = _load_history(hist_path)
+    log = JsonlAppender(out_dir / "history.jsonl")
+    history = load_history(log.path)
     instances = task.load(split, limit=cfg.val_limit)
     if not instances:
         raise UserError(f"task {task.name} split {split!r} is empty")
 
     def append(r: Round) -> None:
         history.append(r)
-        with hist_path.open("a") as f:
-            f.write(json.dumps(asdict(r)) + "\n")
+        log.append(asdict(r))
 
     if not history:  # 0. the seed
         seed = load_reference(cfg.seed_workflow, opset)
@@ -225,8 +220,8 @@ async def run_search(task: "Task", opset: "OperatorSet", *, optimizer: "LLM", ex
             append(Round(r, parent.round, parsed.source, False, None, parsed.error,
                          optimizer_usage=opt_usage.to_dict()))
             continue
-        key = _digest(parsed.source)
-        dup = next((h for h in history if h.valid and h.score is not None and _digest(h.source) == key), None)
+        key = workflow_sha(parsed.source)
+        dup = next((h for h in history if h.valid and h.score is not None and workflow_sha(h.source) == key), None)
         if dup is not None:
             append(Round(r, parent.round, parsed.source, True, dup.score, failures=dup.failures,
                          optimizer_usage=opt_usage.to_dict(), duplicate_of=dup.round))
@@ -236,10 +231,6 @@ async def run_search(task: "Task", opset: "OperatorSet", *, optimizer: "LLM", ex
         append(Round(r, parent.round, parsed.source, True, score, failures=fails,
                      optimizer_usage=opt_usage.to_dict(), executor_usage=usage.to_dict()))
     return summarise(history[: cfg.rounds + 1], out_dir)
-
-
-def _digest(source: str) -> str:
-    return hashlib.sha256(source.strip().encode()).hexdigest()
 
 
 def _delta(now: Usage, before: Usage) -> Usage:

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback, TrainerState
+
+from flowforge.store import JsonlAppender, read_records
 from transformers.trainer_utils import get_last_checkpoint
 
 
@@ -132,8 +134,8 @@ class RunLogCallback(TrainerCallback):
             return
         row = {"step": state.global_step, "wall_s": round(time.monotonic() - self.t0, 2),
                "peak_rss_mb": round(peak_rss_mb(), 1), **(logs or {})}
-        with self.path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        with JsonlAppender(self.path) as log:
+            log.append(row)
         if self.progress is not None:
             info = "  ".join(f"{k}={logs[k]:.4g}" for k in self.keys if isinstance((logs or {}).get(k), (int, float)))
             self.progress.update(self.task, info=info)
@@ -144,8 +146,7 @@ class RunLogCallback(TrainerCallback):
 
 
 def read_log(out_dir: Path) -> list[dict[str, Any]]:
-    path = out_dir / "log.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return read_records(out_dir / "log.jsonl")
 
 
 def plot_curves(out_dir: Path, keys: list[str], name: str, title: str) -> Path | None:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowforge.errors import UserError
 from flowforge.operators.augment import AUG_KINDS, augment_opset, impl_names, rename_ops
+from flowforge.store import JsonlAppender
 from flowforge.training import templates as T
 from flowforge.training.config import SynthConfig
 
@@ -124,20 +125,6 @@ async def run_candidate(cand: Candidate, task: "Task", instances, opset, executo
             "tokens": s.usage.tokens, "calls": s.usage.calls, "seconds": round(s.seconds, 2)}
 
 
-def load_done(path: Path) -> dict[str, dict[str, Any]]:
-    if not path.exists():
-        return {}
-    done = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by a crash: that candidate reruns
-                continue
-            done[rec["key"]] = rec
-    return done
-
-
 # ---- selection and SFT pairs ----------------------------------------------------------------
 
 def select_top(records: list[dict[str, Any]], top_m: int, min_score: float) -> dict[str, list[dict[str, Any]]]:
@@ -195,8 +182,6 @@ async def _run(cfg: SynthConfig, executor: "LLM", teacher: "LLM | None", progres
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     base = load_operator_set(cfg.operators)
     tasks = training_tasks(cfg.tasks)
-    cand_path = cfg.out_dir / "candidates.jsonl"
-    done = load_done(cand_path)
     t0 = time.monotonic()
     plan: list[tuple[Task, list, list[Candidate]]] = []
     for task in tasks:
@@ -205,17 +190,17 @@ async def _run(cfg: SynthConfig, executor: "LLM", teacher: "LLM | None", progres
             cands += await teacher_candidates(task, base, teacher, cfg)
         plan.append((task, task.sample(task.training_split, cfg.k, cfg.seed), cands))
     total = sum(len(c) for _, _, c in plan)
-    bar = progress.add_task("candidates", total=total, completed=sum(c.key in done for _, _, cs in plan for c in cs)) if progress else None
     ran = 0
     gate = asyncio.Semaphore(cfg.parallel_candidates)
-    with cand_path.open("a") as f:
+    with JsonlAppender(cfg.out_dir / "candidates.jsonl") as log:  # a candidate cut by a crash reruns
+        done = {rec["key"]: rec for rec in log.records}
+        bar = progress.add_task("candidates", total=total, completed=sum(c.key in done for _, _, cs in plan for c in cs)) if progress else None
 
         async def one(task: "Task", instances, c: Candidate) -> None:
             nonlocal ran
             async with gate:
                 rec = await run_candidate(c, task, instances, base, executor, cfg)
-            f.write(json.dumps(rec) + "\n")
-            f.flush()
+            log.append(rec)
             done[c.key] = rec
             ran += 1
             if progress:

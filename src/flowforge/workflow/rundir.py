@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flowforge.errors import UserError
+from flowforge.store import JsonlAppender, read_records, write_records
 from flowforge.types import InstanceResult, OperatorCall, Usage
 
 RETRY_ERRORS = ("BackendTimeout",)  # error prefixes of results that a resume runs again
@@ -56,25 +57,6 @@ def result_from_line(d: dict) -> InstanceResult:
     )
 
 
-def _read_lines(path: Path) -> list[dict]:
-    """Complete JSON lines of `path`; a torn tail (no newline, or unparseable) is cut off."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    keep = data[: data.rfind(b"\n") + 1]
-    rows, good = [], 0
-    for line in keep.splitlines(keepends=True):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-        good += len(line)
-    if good != len(data):
-        with open(path, "r+b") as f:
-            f.truncate(good)
-    return rows
-
-
 class RunDir:
     def __init__(self, path: Path, *, meta: dict[str, Any], source: str):
         self.path = Path(path)
@@ -98,30 +80,25 @@ class RunDir:
             _write_atomic(run_json, json.dumps(self.meta, indent=2))
         (self.path / "workflow.py").write_text(source)
         self.results_path, self.traces_path = self.path / "results.jsonl", self.path / "traces.jsonl"
-        rows = _read_lines(self.results_path)
+        rows = read_records(self.results_path)
         keep = [d for d in rows if not str(d.get("error") or "").startswith(RETRY_ERRORS)]
         if len(keep) != len(rows):  # to be run again: drop them (their traces go below)
-            _write_atomic(self.results_path, "".join(json.dumps(d) + "\n" for d in keep))
+            write_records(self.results_path, keep)
         self.finished = {d["id"]: result_from_line(d) for d in keep}
-        traces = _read_lines(self.traces_path)
+        traces = read_records(self.traces_path)
         kept = [t for t in traces if t.get("instance_id") in self.finished]
         if len(kept) != len(traces):  # drop traces of instances that never finished
-            _write_atomic(self.traces_path, "".join(json.dumps(t) + "\n" for t in kept))
-        self._results = open(self.results_path, "a")
-        self._traces = open(self.traces_path, "a")
+            write_records(self.traces_path, kept)
+        self._results = JsonlAppender(self.results_path, sync=True)
+        self._traces = JsonlAppender(self.traces_path, sync=True)
 
     def append(self, result: InstanceResult, calls: list[OperatorCall]) -> None:
         """Traces first, then the result line: a result on disk means its traces are too."""
-        for c in calls:
-            self._traces.write(json.dumps(_json_safe({
-                "instance_id": result.instance_id, "operator": c.operator, "inputs": c.inputs,
-                "output": c.output, "usage": c.usage.to_dict(), "seconds": round(c.seconds, 4),
-                "error": c.error})) + "\n")
-        self._traces.flush()
-        os.fsync(self._traces.fileno())
-        self._results.write(json.dumps(result_line(result)) + "\n")
-        self._results.flush()
-        os.fsync(self._results.fileno())
+        self._traces.extend([_json_safe({
+            "instance_id": result.instance_id, "operator": c.operator, "inputs": c.inputs,
+            "output": c.output, "usage": c.usage.to_dict(), "seconds": round(c.seconds, 4),
+            "error": c.error}) for c in calls])
+        self._results.append(result_line(result))
         self.finished[result.instance_id] = result
 
     def complete(self, ids: list[str]) -> bool:
