@@ -1,4 +1,5 @@
-"""Throughput of the local backend: async interface (micro-batched) vs raw `model.generate`.
+"""Throughput of the transformers engine: async interface (micro-batched) vs raw `model.generate`.
+(benchmarks/engine_throughput.py compares it with the CTranslate2 engine.)
 
 For each concurrency B in (1, 4, 8, 16): B distinct chat prompts, greedy, exactly
 --tokens new tokens per request (min_new_tokens = max_new_tokens, so lengths are equal).
