@@ -2,7 +2,8 @@
 embedded executor (on its default engine, ct2 when installed), at concurrency 1 and 16. Prints
 instances/s for each, their ratio, and the framework overhead: the share of wall time during which
 no executor call is in flight (workflow child processes, operator dispatch, tracing, scoring,
-run-dir writes). Targets: ratio >= 5x, overhead <= 5%. The response cache is bypassed so both runs do the same work.
+run-dir writes). Targets: ratio >= 5x, overhead <= 5%.
+The response cache is bypassed so both runs do the same work.
 
     .venv/bin/python benchmarks/runtime_throughput.py              # 32 instances, 32 tokens/call
     .venv/bin/python benchmarks/runtime_throughput.py --n 8 --max-tokens 16
