@@ -93,6 +93,7 @@ SPEC = ("name: mine\ndomain: qa\ndescription: Questions.\nanswer_format: a span\
 
 
 @pytest.mark.integration
+@pytest.mark.integration
 @pytest.mark.parametrize("case", ["missing_path", "missing_field", "operator_import", "operator_signature"])
 def test_eval_and_run_refuse_bad_user_input_in_one_line(tmp_path, case):
     (tmp_path / "d.jsonl").write_text('{"q": "a?", "a": "b"}\n')

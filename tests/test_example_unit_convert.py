@@ -39,6 +39,7 @@ def test_example_data_matches_its_tool():
         assert all(f"{convert(r['question']):.6g}" == r["answer"] for r in rows)
 
 
+@pytest.mark.integration
 def test_example_tool_workflow_runs_from_the_cli(example):
     r = _cli(["operators", "operators.yaml"], example)
     assert r.returncode == 0 and "convert_units(text: str) -> str" in r.stdout and "unit_tools:convert_units" in r.stdout
@@ -54,6 +55,7 @@ def test_example_tool_workflow_runs_from_the_cli(example):
 
 @pytest.mark.slow
 @pytest.mark.model
+@pytest.mark.integration
 def test_example_generate_run_eval_on_the_embedded_model(example):
     """The README's commands with small limits: the shipped generator writes a workflow for the
     user task and operator set, it runs, and eval puts io, cot and the generator in one table."""

@@ -19,8 +19,10 @@ from test_training_sft import WORKFLOW, _data
 ROOT = Path(__file__).resolve().parents[1]
 CPU_DDP = ROOT / "configs" / "accelerate" / "cpu_ddp.yaml"
 
-pytestmark = pytest.mark.skipif(shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None,
-                                reason="accelerate launcher not installed")
+# over 2 min on a shared 2-core machine (four Python processes import torch, transformers and TRL)
+pytestmark = [pytest.mark.slow, pytest.mark.integration,
+              pytest.mark.skipif(shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None,
+                                 reason="accelerate launcher not installed")]
 
 
 def _launch(verb: str, config: dict, tmp_path: Path, port: int) -> subprocess.CompletedProcess:
