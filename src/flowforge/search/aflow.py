@@ -191,15 +191,16 @@ async def run_search(task: "Task", opset: "OperatorSet", *, optimizer: "LLM", ex
                             "optimizer": optimizer.name, "executor": executor.name,
                             "rounds": cfg.rounds, **{k: v for k, v in asdict(cfg).items()
                                                      if k not in ("rounds", "split", "val_limit")}})
-    log = JsonlAppender(out_dir / "history.jsonl")
-    history = load_history(log.path)
+    hist_path = out_dir / "history.jsonl"
+    history = load_history(hist_path)
     instances = task.load(split, limit=cfg.val_limit)
     if not instances:
         raise UserError(f"task {task.name} split {split!r} is empty")
 
     def append(r: Round) -> None:
         history.append(r)
-        log.append(asdict(r))
+        with JsonlAppender(hist_path) as log:
+            log.append(asdict(r))
 
     if not history:  # 0. the seed
         seed = load_reference(cfg.seed_workflow, opset)
