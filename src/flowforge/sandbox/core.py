@@ -56,6 +56,7 @@ MAX_CHANNEL_TOTAL = 64 << 20  # all lines of one run
 MAX_REQUEST_BYTES = 1 << 20  # one operator call's arguments, as JSON
 MAX_DEPTH = 32  # nesting of operator-call arguments and candidate values seen by the host
 MAX_IN_FLIGHT = 64  # concurrent operator calls from one child
+START_TIMEOUT_S = 60.0  # from spawn to the harness's "ready": start-up is ours, not the code's wall time
 BWRAP_PYTHON = "/usr/bin/python3"  # the interpreter inside the bwrap sandbox (stdlib only)
 _log = logging.getLogger("flowforge.sandbox")
 
@@ -458,6 +459,7 @@ class _Run:
         self.loaded: asyncio.Future = loop.create_future()  # serve: the program's names, or its error
         self.replies: dict[int, asyncio.Future] = {}  # serve: request id -> reply
         self.next_id = 0
+        self.ready_at: float | None = None  # the wall clock starts when the harness is ready
 
     def _kill(self, why: str):
         if self.killed_for is None:
@@ -512,6 +514,7 @@ class _Run:
         t = msg.get("t")
         if t == "ready":
             self.info["ready"] = True
+            self.ready_at = asyncio.get_running_loop().time()
         elif t == "plan":
             self.info["total"] = msg.get("total")
         elif t == "progress":
@@ -620,11 +623,15 @@ class _Run:
         t0 = loop.time()
         try:
             while True:  # the wall clock stops while `paused` says we wait on someone else (the backend)
-                left = t0 + self.limits.wall_s + (self.paused() if self.paused else 0.0) - loop.time()
+                if self.ready_at is None:
+                    left, why = t0 + START_TIMEOUT_S - loop.time(), "start"
+                else:
+                    left = self.ready_at + self.limits.wall_s + (self.paused() if self.paused else 0.0) - loop.time()
+                    why = "timeout"
                 if left <= 0:
-                    self._kill("timeout")
+                    self._kill(why)
                     break
-                done, _ = await asyncio.wait({waiter}, timeout=min(left, 1.0) if self.paused else left)
+                done, _ = await asyncio.wait({waiter}, timeout=min(left, 0.5) if self.paused or why == "start" else left)
                 if done:
                     break
             await asyncio.shield(waiter)
@@ -666,9 +673,9 @@ class _Run:
         if oom and final is None:
             return ExecResult(False, error="MemoryError", message=f"memory limit of {self.limits.memory_mb} MB exceeded "
                               "(killed by the kernel)", memory_exceeded=True, result=partial, **base), self.info
+        if why == "start":
+            raise SandboxError(f"sandbox did not start within {START_TIMEOUT_S:g}s; stderr: {stderr[-500:]}")
         if why == "timeout":
-            if not self.info.get("ready") and final is None:
-                raise SandboxError(f"sandbox did not start within wall_s={self.limits.wall_s}s; stderr: {stderr[-500:]}")
             return ExecResult(False, error="Timeout", message=f"wall time limit of {self.limits.wall_s}s exceeded",
                               timeout=True, result=partial, **base), self.info
         if why == "output":
