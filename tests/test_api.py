@@ -86,3 +86,19 @@ def test_api_best_of_n_and_search_need_a_tuning_split(tmp_path):
     assert by["search:x"].status == "failed" and "no validate/train split" in by["search:x"].reason
     assert by["generator_bo2:x"].status == "failed" and "selects on a validate or train split" in by["generator_bo2:x"].reason
     assert all("\n" not in c.reason for c in cells)
+
+
+@pytest.mark.integration
+def test_api_train_sft_is_the_cli_trainer(tmp_path, tiny_model):
+    from test_training_sft import WORKFLOW, _data
+
+    from flowforge.training.config import SFTRunConfig
+
+    assert ff.SFTRunConfig is SFTRunConfig and ff.RLRunConfig.__name__ == "RLRunConfig"
+    base = tiny_model([WORKFLOW, "Task: add numbers. Operators: calculate(expression) You write workflows."] * 20)
+    summary = ff.train_sft(ff.SFTRunConfig(data=_data(tmp_path / "sft.jsonl"), out_dir=tmp_path / "run",
+                                           base_model=str(base), max_steps=1, batch_size=2, lora_r=4,
+                                           lora_alpha=8, progress=False))
+    assert summary["stage"] == "sft" and summary["steps"] == 1
+    assert (tmp_path / "run" / "final" / "adapter_config.json").exists()
+    assert json.loads((tmp_path / "run" / "ranks" / "rank-0.json").read_text())["world_size"] == 1
