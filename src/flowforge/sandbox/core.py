@@ -302,9 +302,12 @@ class ProcessSandbox:
             finally:
                 cand.stop()
                 served = (await asyncio.gather(cand.task, return_exceptions=True))[0]
-            if isinstance(served, BaseException):
-                raise served if isinstance(served, SandboxError) else SandboxError(f"candidate run failed: {served!r}")
-            served = served[0]
+            if isinstance(served, asyncio.CancelledError):  # stopped before it started: nothing to report
+                served = None
+            elif isinstance(served, BaseException):
+                raise served if isinstance(served, SandboxError) else SandboxError(f"program process failed: {served!r}")
+            else:
+                served = served[0]
         finally:
             _SLOTS.release()
         total = info.get("total", len(tests) if isinstance(tests, list) else None)
