@@ -64,7 +64,8 @@ async def test_operator_calls_are_constrained_on_backends_that_can(arith_task):
     opset = load_operator_set("default")
     llm = FakeLLM([INVALID, GOOD], supports_constraints=True)
     gen = await generate_workflow(arith_task, opset, llm, attempts=2)
-    assert [c["constraint"] for c in llm.calls] == [OpsConstraint.for_opset(opset)] * 2  # greedy and resample
+    bound = opset.for_task(arith_task)  # only the operators the task can serve
+    assert [c["constraint"] for c in llm.calls] == [OpsConstraint.for_opset(bound)] * 2  # greedy and resample
     assert gen.constrained and "operator calls constrained" in workflow_header(arith_task, opset, "fake", gen)
     off = FakeLLM([GOOD], supports_constraints=True)
     gen = await generate_workflow(arith_task, opset, off, constrain=False)
@@ -116,6 +117,57 @@ async def test_new_operator_set_supplied_only_as_data(tmp_path, arith_task):
     summary = await run_workflow_on_instances(gen.candidates[0].source, arith_task, arith_task.load("validate"),
                                               executor=FakeLLM(lambda m: ""), opset=opset)
     assert summary.score == 1.0 and summary.n == 3
+
+
+# Valid (the validator cannot know the divisor), but every run divides by zero in `calculate`.
+CRASHES = "```python\nasync def solve(problem, ops):\n    return await ops.calculate(expression=problem + '/0')\n```"
+
+
+async def test_smoke_run_turns_a_run_time_crash_into_a_resample(arith_task, monkeypatch):
+    """The greedy workflow passes the validator but crashes when run: the smoke run (inputs only,
+    unscored) marks it invalid, and resampling delivers one that runs."""
+    monkeypatch.setattr(arith_task, "score", lambda *a: pytest.fail("a smoke run must not score"))
+    opset = load_operator_set("default")
+    assert (await sample_workflows(arith_task, opset, FakeLLM([CRASHES]))).candidates[0].valid
+    llm = FakeLLM([CRASHES, CRASHES, GOOD, BAD])
+    gen = await generate_workflow(arith_task, opset, llm, attempts=4, executor=FakeLLM(lambda m: "unused"))
+    greedy, again, chosen = gen.candidates[:3]
+    assert not greedy.valid and greedy.error.startswith("smoke run crashed on validate problem validate-0: ")
+    assert "division by zero" in greedy.error
+    assert not again.valid and gen.selected is chosen and "ops.calculate(expression=problem)" in chosen.source
+    assert len(gen.smoke) == 2  # the repeated crashing source ran once; BAD was never needed
+    result = gen.smoke_result
+    assert (result.split, result.total, result.clean, result.passed) == ("validate", 3, 3, True)
+    assert "# smoke run: 3 of 3 validate problems ran without error" in workflow_header(arith_task, opset, "f", gen)
+    assert gen.selection.startswith("greedy sample invalid; attempt 3 of 4")
+
+
+async def test_smoke_run_can_be_off(arith_task):
+    opset = load_operator_set("default")
+    off = await generate_workflow(arith_task, opset, FakeLLM([CRASHES]), executor=FakeLLM(lambda m: ""), smoke=False)
+    assert off.selected.valid and off.smoke == {} and "smoke run" not in workflow_header(arith_task, opset, "f", off)
+    none_runs = await generate_workflow(arith_task, opset, FakeLLM([CRASHES] * 3), attempts=3,
+                                        executor=FakeLLM(lambda m: ""))
+    assert not none_runs.selected.valid and none_runs.selection == "no valid workflow in 3 attempts"
+    assert "# INVALID: smoke run crashed" in workflow_header(arith_task, opset, "f", none_runs)
+
+
+async def test_best_of_n_never_selects_a_crashing_candidate(arith_task):
+    opset = load_operator_set("default")
+    gen = await generate_workflow(arith_task, opset, FakeLLM([CRASHES, BAD]), samples=2, select_on="validate",
+                                  executor=FakeLLM(lambda m: ""))
+    assert gen.selection_scores == [None, 0.0] and gen.selected.source.endswith("return problem\n")
+
+
+async def test_prompt_lists_only_operators_the_task_can_serve(arith_task):
+    llm = FakeLLM([GOOD])
+    await sample_workflows(arith_task, load_operator_set("default"), llm)
+    prompt = llm.calls[0]["messages"][-1]["content"]
+    assert "calculate(" in prompt and "retrieve(" not in prompt and "run_tests(" not in prompt
+    uses_tests = GOOD.replace("return await ops.calculate(expression=problem)",
+                              "r = await ops.run_tests(solution=problem)\n    return r['feedback']")
+    gen = await sample_workflows(arith_task, load_operator_set("default"), FakeLLM([uses_tests]))
+    assert not gen.candidates[0].valid and "[unavailable]" in gen.candidates[0].error
 
 
 @pytest.mark.model

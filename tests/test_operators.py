@@ -48,7 +48,7 @@ def test_novel_set_renames_everything_and_adds_new_operators():
 def test_renamed_subset_shuffled():
     s = load_operator_set("default")
     r = s.renamed({"review": "judge", "revise": "fix"})
-    assert r.get("fix").signature.startswith("fix(solution, feedback)")
+    assert r.get("fix").signature.startswith("fix(solution: str, feedback: str)")
     assert "`judge`" in r.get("fix").description and "answer format" in r.get("format").description
     sub = s.subset(["vote", "calculate"])
     assert sub.names == ["calculate", "vote"]  # set order kept
@@ -192,7 +192,7 @@ def test_cli_operators_lists_sets_and_one_set():
     r = CliRunner().invoke(app, ["operators"])
     assert r.exit_code == 0 and "novel" in r.output and "run_tests" in r.output
     r = CliRunner().invoke(app, ["operators", "novel"])
-    assert r.exit_code == 0 and "decompose(problem)" in r.output
+    assert r.exit_code == 0 and "decompose(problem: str)" in r.output
 
 
 def test_cli_run_rejects_invalid_workflow_before_loading_anything(tmp_path):

@@ -22,6 +22,7 @@ ROOT = Path(__file__).parent.parent
 @dataclass
 class ExactTask:
     name: str = "exact"
+    provides: frozenset = frozenset()  # no instance context: operators that need some are unavailable
 
     def score(self, answer, instance):
         return Score(float(answer.strip() == instance.reference), answer=answer)

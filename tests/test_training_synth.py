@@ -140,6 +140,12 @@ def test_select_top_ranks_by_score_then_tokens_and_skips_invalid():
     assert [r["key"] for r in top["u"]] == ["f"]
 
 
+def test_select_top_drops_candidates_that_crashed_on_any_instance():
+    recs = [{"key": "a", "task": "t", "valid": True, "score": 0.9, "errors": 1, "tokens": 1},  # best, but crashed once
+            {"key": "b", "task": "t", "valid": True, "score": 0.5, "errors": 0, "tokens": 1}]
+    assert [r["key"] for r in select_top(recs, top_m=2, min_score=0.0)["t"]] == ["b"]
+
+
 def test_sft_pairs_carry_provenance_and_use_generator_prompt(base):
     from flowforge.generator.prompt import SYSTEM
     from flowforge.tasks import get_task
@@ -173,7 +179,9 @@ def test_run_synth_end_to_end_and_resume(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "sft.jsonl").read_text().splitlines()]
     assert rows and {r["meta"]["task"] for r in rows} == {"synth/arith_word", "bbh/snarks"}
     assert max(sum(r["meta"]["task"] == t for r in rows) for t in ("synth/arith_word", "bbh/snarks")) <= 2 * 3
-    best = max(c["score"] for c in cands if c["task"] == "synth/arith_word")
+    crashed = {c["key"] for c in cands if c["errors"]}
+    assert s["dropped_crashed"] == len(crashed) and not {r["meta"]["candidate"] for r in rows} & crashed
+    best = max(c["score"] for c in cands if c["task"] == "synth/arith_word" and not c["errors"])
     assert any(r["meta"]["score"] == best for r in rows if r["meta"]["task"] == "synth/arith_word")
     n_calls = len(llm.calls)
     s2 = run_synth(cfg, executor=llm, show=False)  # resume: nothing reruns
@@ -184,3 +192,21 @@ def test_run_synth_end_to_end_and_resume(tmp_path):
     (tmp_path / "candidates.jsonl").write_text("\n".join(reversed(lines)) + "\n")
     run_synth(cfg, executor=llm, show=False)
     assert (tmp_path / "sft.jsonl").read_text() == first
+
+
+def test_run_synth_drops_candidates_that_crash_and_counts_them(tmp_path):
+    import json
+
+    from fakes import FakeLLM
+    from flowforge.training.synth import run_synth
+
+    crashing = "```python\nasync def solve(problem, ops):\n    return await ops.calculate(expression=problem + '/0')\n```"
+    cfg = SynthConfig(out_dir=tmp_path, tasks=["synth/arith_word"], k=2, candidates_per_task=2, top_m=4, augment=1,
+                      teacher="fake-teacher", teacher_samples=1)
+    s = run_synth(cfg, executor=FakeLLM(lambda m: "Answer: 12"), teacher=FakeLLM(lambda m: crashing), show=False)
+    cands = [json.loads(line) for line in (tmp_path / "candidates.jsonl").read_text().splitlines()]
+    teacher = [c for c in cands if c["template"] == "teacher"]
+    assert len(teacher) == 1 and teacher[0]["valid"] and teacher[0]["errors"] == 2
+    assert s["dropped_crashed"] == sum(bool(c["errors"]) for c in cands) >= 1
+    rows = [json.loads(line) for line in (tmp_path / "sft.jsonl").read_text().splitlines()]
+    assert rows and all(r["meta"]["template"] != "teacher" for r in rows)

@@ -109,7 +109,7 @@ def test_operators_checked_against_the_active_set():
     with pytest.raises(WorkflowError) as e:
         validate_workflow(src, DEFAULT)
     assert e.value.rule == "unknown-operator"
-    math_only = wf("r = await ops.retrieve(query=problem)", "return r")
+    math_only = wf("r = await ops.retrieve(query=problem)", "return r[0]")
     validate_workflow(math_only, load_operator_set("qa"))
     with pytest.raises(WorkflowError, match="not in operator set 'math'"):
         validate_workflow(math_only, load_operator_set("math"))
@@ -123,3 +123,123 @@ def test_graph_follows_data_flow():
     assert "problem --> n1" in m and "n1 --> n2" in m and "n2 --> answer" in m
     d = to_dot((REFERENCE_DIR / "programmer_sc.py").read_text())
     assert 'label="programmer ×3 (line 3)"' in d and "problem -> n1 [style=dotted];" in d
+
+
+# -- rule `type`: value types from the operator signatures -----------------------------------
+
+@pytest.mark.parametrize("lines, line, text", [
+    # a str result indexed with a string key (calculate, format, extract, generate return str)
+    (("r = await ops.calculate(expression=problem)", "return r['answer']"), 3, "no string keys"),
+    (("r = await ops.generate(instruction='Solve.', input=problem)", "a = r['answer']", "return a"), 3, "str"),
+    # a dict result with a key it does not have
+    (("r = await ops.answer_generate(input=problem)", "return r['result']"), 3, "use one of: thought, answer"),
+    (("r = await ops.review(solution=problem)", "return r[0]"), 3, "no such key"),
+    # a str where a list is declared, and a dict where a str is declared
+    (("r = await ops.answer_generate(input=problem)", "return await ops.vote(answers=r['answer'])"), 3,
+     "`answers` must be a list"),
+    (("r = await ops.answer_generate(input=problem)", "return await ops.format(solution=r)"), 3,
+     "`solution` must be a str"),
+    (("xs = await gather(*[ops.answer_generate(input=problem) for _ in range(3)])",
+      "return await ops.calculate(expression=xs)"), 3, "must be a str"),
+    # returning a dict or a list as the answer
+    (("r = await ops.answer_generate(input=problem)", "return r"), 3, 'e.g. `r["answer"]`'),
+    (("xs = await gather(*[ops.answer_generate(input=problem) for _ in range(3)])",
+      "return [x['answer'] for x in xs]"), 3, "a list[str]"),
+    # types follow gather, comprehensions, loops and branches
+    (("xs = await gather(*[ops.calculate(expression=problem) for _ in range(2)])",
+      "return xs[0]['answer']"), 3, "no string keys"),
+    (("xs = [await ops.format(solution=problem) for _ in range(2)]", "return xs[0]['answer']"), 3, "str"),
+    (("ans = ''", "for _ in range(2):", "    r = await ops.programmer(analysis=problem)",
+      "    ans = r['out']", "return ans"), 5, "use one of: code, output"),
+    (("if len(problem) > 9:", "    r = await ops.calculate(expression=problem)", "else:",
+      "    r = await ops.format(solution=problem)", "return r['answer']"), 6, "no string keys"),
+    # other certain crashes: a method the value lacks, adding unlike values
+    (("r = await ops.answer_generate(input=problem)", "return r.strip()"), 3, "no method `.strip`"),
+    (("r = await ops.calculate(expression=problem)", "return r.get('answer')"), 3, "no method `.get`"),
+    (("r = await ops.review(solution=problem)", "return 'x' + r"), 3, "cannot add a str and a dict"),
+])
+def test_type_rule_rejects_what_must_crash(lines, line, text):
+    with pytest.raises(WorkflowError) as e:
+        validate_workflow(wf(*lines), DEFAULT)
+    assert (e.value.rule, e.value.line) == ("type", line), str(e.value)
+    assert text in str(e.value)
+
+
+@pytest.mark.parametrize("lines", [
+    ("r = await ops.answer_generate(input=problem)", "return r['answer']"),
+    ("r = await ops.answer_generate(input=problem)", "return r.get('answer', '')"),
+    ("r = await ops.calculate(expression=problem)", "return r[0] + r[-1:]"),
+    ("xs = await gather(*[ops.answer_generate(input=problem) for _ in range(3)])",
+     "return await ops.vote(answers=[x['answer'] for x in xs])"),
+    ("xs = await gather(*[ops.answer_generate(input=problem) for _ in range(3)])",
+     "return await ops.vote(answers=xs)"),
+    ("ps = await ops.retrieve(query=problem, k=2)", "return await ops.generate(instruction='Answer.', "
+     "input='\\n'.join(ps) + problem)"),
+    # a name whose type differs by branch is `any`: nothing is claimed about it
+    ("if len(problem) > 9:", "    r = await ops.answer_generate(input=problem)", "else:",
+     "    r = await ops.calculate(expression=problem)", "return r['answer']"),
+    # a loop-carried name is `any` at the top of the body
+    ("r = await ops.calculate(expression=problem)", "for _ in range(2):", "    x = r['answer']",
+     "    r = await ops.answer_generate(input=problem)", "return r['answer']"),
+    # a dict that gains keys, a list that gains items
+    ("r = await ops.review(solution=problem)", "r['extra'] = 'x'", "return r['extra']"),
+    ("out = []", "out.append(await ops.answer_generate(input=problem))", "return out[0]['answer']"),
+    ("r = await ops.review(solution=problem)", "return str(r)"),
+    ("n = len(problem)", "return await ops.calculate(expression=n)"),
+    ("try:", "    r = await ops.calculate(expression=problem)", "except Exception:",
+     "    r = await ops.answer_generate(input=problem)", "return r['answer']"),
+])
+def test_type_rule_accepts_what_runs(lines):
+    validate_workflow(wf(*lines), DEFAULT)
+
+
+def test_type_rule_applies_to_renamed_and_new_operators():
+    novel = load_operator_set("novel")
+    validate_workflow(wf("qs = await ops.decompose(problem=problem)", "return await ops.majority(answers=qs)"), novel)
+    with pytest.raises(WorkflowError, match=r"`answers` must be a list.*\[type\]"):
+        validate_workflow(wf("q = await ops.evaluate(expression=problem)", "return await ops.majority(answers=q)"),
+                          novel)
+
+
+def test_training_templates_are_type_clean():
+    import itertools
+
+    from flowforge.training.templates import TEMPLATES, render
+
+    names = {op.impl: op.name for op in DEFAULT.operators}
+    rendered = 0
+    for t in TEMPLATES:
+        keys = sorted(t.knobs)
+        for combo in itertools.product(*[t.knobs[k] for k in keys]):
+            assert workflow_errors(render(t, dict(zip(keys, combo)), names), DEFAULT) == []
+            rendered += 1
+    assert rendered > 100
+
+
+# -- rule `unavailable`: operators the task cannot serve -------------------------------------
+
+def test_unavailable_operators_are_rejected_for_the_task():
+    from flowforge.tasks import get_task
+
+    code = wf("c = await ops.code_generate(instruction='Write it.')",
+              "r = await ops.test(solution=c)", "return r['solution']")
+    validate_workflow(code, DEFAULT.for_task(get_task("mbpp")))
+    bound = DEFAULT.for_task(get_task("gsm8k"))
+    assert "test" not in bound.names and "run_tests" not in bound.names and "retrieve" not in bound.names
+    assert [op.name for op in bound.unavailable] == ["test", "retrieve", "run_tests"]
+    with pytest.raises(WorkflowError) as e:
+        validate_workflow(code, bound)
+    assert (e.value.rule, e.value.line) == ("unavailable", 3)
+    assert "needs public_tests, which the instances of task gsm8k do not provide" in str(e.value)
+    hotpot = DEFAULT.for_task(get_task("hotpotqa"))
+    assert "retrieve" in hotpot.names and "test" not in hotpot.names
+    assert "retrieve" not in DEFAULT.for_task(get_task("humaneval")).names
+
+
+def test_type_rule_follows_list_literals_and_their_mutation():
+    steps = ("steps = [await ops.answer_generate(input=problem)]",)
+    with pytest.raises(WorkflowError, match=r"line 3: .*no such key.*\[type\]"):
+        validate_workflow(wf(*steps, "return steps[0][0]"), DEFAULT)
+    validate_workflow(wf(*steps, "return steps[0]['answer']"), DEFAULT)
+    validate_workflow(wf(*steps, "steps.append(problem)", "return steps[1][0]"), DEFAULT)  # items now any
+    validate_workflow(wf(*steps, "steps[0] = problem", "return steps[0][0]"), DEFAULT)

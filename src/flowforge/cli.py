@@ -173,12 +173,12 @@ def run_cmd(
         source = workflow.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise UserError(f"{workflow}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    opset = load_operator_set(operators)
+    the_task = get_task(task)
+    opset = load_operator_set(operators).for_task(the_task)
     try:
         validate_workflow(source, opset)
     except UserError as e:
         raise UserError(f"{workflow}: {e}") from None
-    the_task = get_task(task)
     instances = the_task.load(split, limit=limit)
     if not instances:
         raise UserError(f"task {the_task.name} split {split} has no instances to run")
@@ -224,6 +224,7 @@ def generate(
     examples: int = typer.Option(0, "--examples", help="Show up to this many example problems (no answers) in the prompt."),
     attempts: int = typer.Option(ATTEMPTS, "--attempts", help="If the greedy workflow is invalid, resample up to N-1 more and keep the first valid (1: off)."),
     constrain: bool = typer.Option(True, "--constrain/--no-constrain", help="Constrain operator calls (names, keyword arguments) to the operator set while decoding (local generators)."),
+    smoke: bool = typer.Option(True, "--smoke/--no-smoke", help="Run each candidate on 3 problems (inputs only) with the executor first; a crash counts as invalid."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Write a workflow for a task with the generator (one greedy sample by default)."""
@@ -238,11 +239,11 @@ def generate(
     spec = generator or default_generator_spec()
     t, opset = get_task(task), load_operator_set(operators)
     gen_llm = load_llm(spec)
-    exe = load_llm(executor) if select_on else None
+    exe = load_llm(executor) if select_on or smoke else None
     with console.status(f"generating with {spec}..."):
         gen = asyncio.run(generate_workflow(t, opset, gen_llm, samples=samples, select_on=select_on,
                                             select_limit=select_limit, executor=exe, seed=seed, examples=examples,
-                                            attempts=attempts, constrain=constrain))
+                                            attempts=attempts, constrain=constrain, smoke=smoke))
     text = workflow_header(t, opset, spec, gen) + gen.selected.source
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -281,7 +282,7 @@ def demo(
     t, opset = get_task(task), load_operator_set("default")
     split = "test" if "test" in t.splits else next(iter(t.splits))
     console.print(f"[bold]1. generate[/bold] a workflow for [cyan]{t.name}[/cyan] with {spec}")
-    gen = asyncio.run(generate_workflow(t, opset, load_llm(spec), attempts=attempts))
+    gen = asyncio.run(generate_workflow(t, opset, load_llm(spec), attempts=attempts, executor=load_llm(executor)))
     source = workflow_header(t, opset, spec, gen) + gen.selected.source
     console.print(Syntax(source, "python", theme="ansi_dark"))
     if not gen.selected.valid:

@@ -2,9 +2,13 @@
 selected on a validation split (never on test).
 
 A greedy sample that fails validation is not handed to the user as is: up to `attempts - 1`
-temperature samples are drawn (one batched call) and the first valid one is kept. The validator
-is the verifier, so this costs only generator tokens and never touches task data; the header
-of the written workflow says which attempt it is.
+temperature samples are drawn (one batched call) and the first valid one is kept. With an
+executor, "valid" also means it survives a smoke run (generator/smoke.py: a few problems, inputs
+only, unscored): a crash there counts as invalid. The header of the written workflow says which
+attempt it is and how the smoke run went.
+
+The prompt lists, and the validator allows, only the operators the task's instances can serve
+(`OperatorSet.for_task`).
 
 On backends that can mask tokens (local ones), operator calls are constrained while decoding:
 names from the operator set, keyword arguments from the signature, required ones all given
@@ -24,6 +28,7 @@ from flowforge.errors import UserError
 from flowforge.generator.parse import ParsedWorkflow, parse_workflow
 from flowforge.generator.prompt import build_messages
 from flowforge.generator.constrain import OpsConstraint
+from flowforge.generator.smoke import SmokeResult, smoke_run
 from flowforge.tasks.task import TUNING_SPLITS
 from flowforge.types import Usage
 
@@ -48,6 +53,11 @@ class Generation:
     selection_scores: list[float | None] = field(default_factory=list)
     selection_usage: Usage = field(default_factory=Usage)
     constrained: bool = False  # operator calls were constrained while decoding
+    smoke: dict[str, SmokeResult] = field(default_factory=dict)  # source -> its smoke run
+
+    @property
+    def smoke_result(self) -> SmokeResult | None:
+        return self.smoke.get(self.selected.source) if self.selected is not None else None
 
     @property
     def attempt(self) -> int | None:
@@ -79,6 +89,7 @@ async def sample_workflows(
     """n generations for (task, operator set); greedy when n == 1 unless a temperature is given.
     With `constrain` (and a backend that supports it) operator calls are constrained to the set's."""
     temp = temperature if temperature is not None else (0.0 if n == 1 else 0.8)
+    opset = opset.for_task(task)
     messages = build_messages(task.description, task.answer_format, opset, example_problems(task, examples))
     constrained = constrain and getattr(generator, "supports_constraints", False)
     kw = {"constraint": OpsConstraint.for_opset(opset)} if constrained else {}
@@ -100,20 +111,52 @@ async def generate_workflow(
     examples: int = 0,
     attempts: int = ATTEMPTS,
     constrain: bool = True,
+    smoke: bool = True,
 ) -> Generation:
     """One workflow, or the best of `samples` by mean score on `select_on` (validate/train only).
-    A single invalid sample is followed by up to `attempts - 1` resamples (first valid kept)."""
+    A single invalid sample is followed by up to `attempts - 1` resamples (first valid kept).
+    With an executor and `smoke`, a candidate that crashes in its smoke run is invalid."""
     if samples < 1:
         raise UserError(f"--samples must be at least 1, got {samples}")
     if attempts < 1:
         raise UserError(f"--attempts must be at least 1, got {attempts}")
+    if samples > 1 and select_on:
+        if select_on not in TUNING_SPLITS:
+            raise UserError(f"--select-on must be one of {', '.join(TUNING_SPLITS)} (selection never uses test), got {select_on!r}")
+        if select_on not in task.splits:
+            raise UserError(f"task {task.name} has no {select_on!r} split to select on; "
+                            f"it has {', '.join(task.splits)} (best-of-N never selects on test)")
+        if executor is None:
+            raise UserError("best-of-N selection needs an executor")
+    opset = opset.for_task(task)
     gen = await sample_workflows(task, opset, generator, n=samples, temperature=temperature, seed=seed,
                                  examples=examples, constrain=constrain)
+
+    async def runs(cand: ParsedWorkflow) -> bool:
+        """Valid, and (with an executor) no crash in its smoke run; a crash makes it invalid."""
+        if cand.valid and smoke and executor is not None:
+            if cand.source not in gen.smoke:
+                gen.smoke[cand.source] = await smoke_run(cand.source, task, opset, executor)
+            result = gen.smoke[cand.source]
+            if not result.passed:
+                cand.valid, cand.error = False, f"smoke run crashed on {result.split} problem {result.crash}"
+        return cand.valid
+
+    if samples == 1 or not select_on:  # in order, up to the first that runs
+        for cand in gen.candidates:
+            if await runs(cand):
+                break
+    else:
+        for cand in gen.candidates:
+            await runs(cand)
     if samples == 1 and attempts > 1 and not gen.candidates[0].valid:
         more = await sample_workflows(task, opset, generator, n=attempts - 1, temperature=RESAMPLE_TEMPERATURE,
                                       seed=None if seed is None else seed + 1, examples=examples, constrain=constrain)
         gen.candidates += more.candidates
         gen.usage.add(more.usage)
+        for cand in more.candidates:
+            if await runs(cand):
+                break
     valid = [c for c in gen.candidates if c.valid]
     if samples == 1 or not select_on:
         gen.selected = valid[0] if valid else gen.candidates[0]
@@ -125,13 +168,6 @@ async def generate_workflow(
             gen.selection = (f"greedy sample invalid; attempt {gen.attempt} of {len(gen.candidates)} (validator-guided resampling)"
                              if gen.attempt else f"no valid workflow in {len(gen.candidates)} attempts")
         return gen
-    if select_on not in TUNING_SPLITS:
-        raise UserError(f"--select-on must be one of {', '.join(TUNING_SPLITS)} (selection never uses test), got {select_on!r}")
-    if select_on not in task.splits:
-        raise UserError(f"task {task.name} has no {select_on!r} split to select on; "
-                        f"it has {', '.join(task.splits)} (best-of-N never selects on test)")
-    if executor is None:
-        raise UserError("best-of-N selection needs an executor")
     from flowforge.workflow.runtime import run_workflow_on_instances
 
     instances = task.load(select_on, limit=select_limit)
@@ -163,6 +199,8 @@ def workflow_header(task: "Task", opset: "OperatorSet", generator_name: str, gen
         + (f"; selection runs: {gen.selection_usage.calls} calls, {gen.selection_usage.tokens} tokens"
            if gen.selection_usage.calls else ""),
     ]
+    if gen.smoke_result is not None:
+        lines.append(f"# smoke run: {gen.smoke_result} (inputs only, unscored)")
     if sel is not None and not sel.valid:
         lines.append(f"# INVALID: {sel.error}")
     if sel is not None and sel.repairs:

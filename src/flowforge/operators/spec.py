@@ -1,10 +1,14 @@
 """Operator sets as data: YAML files validated with pydantic, plus the transforms used for
 training augmentation and zero-shot evaluation (subset, rename, shuffle).
 
-A set file holds `name` and `operators` (each: name, signature, description, impl), or derives
+A set file holds `name` and `operators` (each: name, signature, description, impl, and `needs`:
+the instance context it cannot work without, e.g. `[public_tests]`), or derives
 from another set: `extends: default`, `include: [names]`, `rename: {old: new}`, then extra
 `operators`. Descriptions refer to operators and arguments in backticks, so renaming rewrites
 `old` mentions and leaves plain English ("answer format") alone.
+
+Signatures declare value types (flowforge.operators.valuetypes), which the validator checks:
+`vote(answers: list) -> str`; an argument written without a type accepts anything.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from flowforge.errors import UserError
 from flowforge.operators.impls import impl_arguments, impl_function
+from flowforge.operators.valuetypes import ANY, VType, parse_type
 
 SETS_DIR = Path(__file__).parent / "sets"
 _SIG = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*?)\)\s*->\s*(\S.*?)\s*$")
@@ -31,19 +36,23 @@ class Param:
     name: str
     required: bool
     default: object = None
+    type: VType = ANY
 
 
 def parse_signature(sig: str) -> tuple[str, list[Param], str]:
-    """`name(a, b=3) -> out` -> (name, params, out). ValueError on malformed text."""
+    """`name(a: str, b: int = 3) -> out` -> (name, params, out). ValueError on malformed text."""
     m = _SIG.match(sig)
     if not m:
         raise ValueError(f"signature must look like 'name(arg, ...) -> output', got {sig!r}")
     params = []
     for part in filter(None, (p.strip() for p in m.group(2).split(","))):
-        pname, eq, default = (s.strip() for s in part.partition("="))
+        head, eq, default = (s.strip() for s in part.partition("="))
+        pname, colon, ptype = (s.strip() for s in head.partition(":"))
         if not _IDENT.match(pname):
             raise ValueError(f"bad argument name {pname!r} in {sig!r}")
-        params.append(Param(pname, not eq, ast.literal_eval(default) if eq else None))
+        params.append(Param(pname, not eq, ast.literal_eval(default) if eq else None,
+                            parse_type(ptype) if colon else ANY))
+    parse_type(m.group(3))
     return m.group(1), params, m.group(3)
 
 
@@ -61,6 +70,7 @@ class OperatorSpec(BaseModel):
     signature: str
     description: str
     impl: str
+    needs: tuple[str, ...] = ()
 
     @field_validator("name")
     @classmethod
@@ -73,6 +83,16 @@ class OperatorSpec(BaseModel):
         v = " ".join(v.split())
         if not v:
             raise ValueError("description is empty")
+        return v
+
+    @field_validator("needs")
+    @classmethod
+    def _known_context(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from flowforge.tasks.task import CONTEXT_KINDS
+
+        unknown = [k for k in v if k not in CONTEXT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown context kind {unknown[0]!r}; known: {', '.join(CONTEXT_KINDS)}")
         return v
 
     @field_validator("impl")
@@ -100,6 +120,10 @@ class OperatorSpec(BaseModel):
     def returns(self) -> str:
         return parse_signature(self.signature)[2]
 
+    @property
+    def result_type(self) -> VType:
+        return parse_type(self.returns)
+
 
 class _SetFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -112,10 +136,13 @@ class _SetFile(BaseModel):
 
 @dataclass(frozen=True)
 class OperatorSet:
-    """An ordered, named collection of operators."""
+    """An ordered, named collection of operators. A set bound to a task (`for_task`) keeps the
+    operators that task's instances cannot serve apart, in `unavailable`."""
 
     name: str
     operators: tuple[OperatorSpec, ...]
+    unavailable: tuple[OperatorSpec, ...] = ()
+    task: str | None = None  # the task it is bound to
 
     def __post_init__(self):
         names = [op.name for op in self.operators]
@@ -135,6 +162,14 @@ class OperatorSet:
         lines = ["Operators (call as `await ops.NAME(arg=value)`):"]
         lines += [f"- {op.signature}: {op.description}" for op in self.operators]
         return "\n".join(lines)
+
+    def for_task(self, task) -> "OperatorSet":
+        """The operators `task` can serve: those whose `needs` its instances provide."""
+        have = task.provides
+        every = self.operators + self.unavailable
+        keep = tuple(op for op in every if set(op.needs) <= have)
+        gone = tuple(op for op in every if not set(op.needs) <= have)
+        return OperatorSet(self.name, keep, gone, task.name)
 
     def subset(self, names: list[str], name: str | None = None) -> "OperatorSet":
         unknown = [n for n in names if self.get(n) is None]
@@ -159,7 +194,7 @@ class OperatorSet:
             OperatorSpec(
                 name=mapping.get(op.name, op.name),
                 signature=re.sub(r"^\s*\w+", mapping.get(op.name, op.name), op.signature, count=1),
-                description=sub(op.description), impl=op.impl,
+                description=sub(op.description), impl=op.impl, needs=op.needs,
             )
             for op in self.operators
         )

@@ -216,7 +216,7 @@ async def run_search(task: "Task", opset: "OperatorSet", *, optimizer: "LLM", ex
                                        temperature=cfg.temperature, max_tokens=cfg.max_tokens,
                                        seed=cfg.seed * 1000 + r)
         opt_usage = out.usage if out.usage.calls else _delta(optimizer.usage, before)
-        parsed = parse_workflow(out.texts[0], opset)
+        parsed = parse_workflow(out.texts[0], opset.for_task(task))  # operators the task cannot serve: invalid
         if not parsed.valid:
             append(Round(r, parent.round, parsed.source, False, None, parsed.error,
                          optimizer_usage=opt_usage.to_dict()))

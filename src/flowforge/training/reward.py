@@ -116,7 +116,7 @@ class WorkflowReward:
         plan: list[tuple[str, str] | Parts] = []
         for text, vid in zip(texts, variants):
             task, opset = self.variants[vid]
-            parsed = parse_workflow(text, opset)
+            parsed = parse_workflow(text, opset.for_task(task))  # operators the task cannot serve: invalid
             if not parsed.valid:
                 plan.append(Parts(valid=0.0, score=0.0, cost=0.0, executes=0.0, reason=parsed.error or "invalid"))
                 continue

@@ -9,7 +9,8 @@
 2. Run each candidate on the same K training instances with the executor through
    `run_workflow_on_instances`; append the result to `candidates.jsonl` at once (rerunning skips
    finished candidates, so the command is resumable).
-3. Per task, rank valid candidates by mean score (ties: fewer tokens) and keep the top m.
+3. Per task, rank valid candidates that ran without an error on every instance by mean score
+   (ties: fewer tokens) and keep the top m; candidates that crashed are dropped and counted.
 4. Augment the operator set of every kept workflow (random subsets that keep what it calls,
    shuffled order, consistent renamings) and emit {prompt: generator messages, completion}
    pairs with provenance to `sft.jsonl`, deduplicated; `synth_summary.json` holds the counts.
@@ -112,7 +113,7 @@ async def run_candidate(cand: Candidate, task: "Task", instances, opset, executo
     from flowforge.generator.parse import parse_workflow
     from flowforge.workflow.runtime import run_workflow_on_instances
 
-    parsed = parse_workflow(cand.source, opset)
+    parsed = parse_workflow(cand.source, opset.for_task(task))
     rec: dict[str, Any] = {"key": cand.key, "task": cand.task, "template": cand.template, "params": cand.params,
                            "source": parsed.source, "valid": parsed.valid, "error": parsed.error, "k": len(instances),
                            "instances": [i.id for i in instances], "executor": cfg.executor}
@@ -128,12 +129,18 @@ async def run_candidate(cand: Candidate, task: "Task", instances, opset, executo
 # ---- selection and SFT pairs ----------------------------------------------------------------
 
 def select_top(records: list[dict[str, Any]], top_m: int, min_score: float) -> dict[str, list[dict[str, Any]]]:
-    """Per task: valid, scored records ranked by mean score, then fewer tokens; top m kept."""
+    """Per task: valid, scored records that never crashed, ranked by mean score, then fewer
+    tokens; top m kept."""
     by_task: dict[str, list[dict[str, Any]]] = {}
     for r in records:
-        if r.get("valid") and r.get("score") is not None and r["score"] >= min_score:
+        if r.get("valid") and not crashed(r) and r.get("score") is not None and r["score"] >= min_score:
             by_task.setdefault(r["task"], []).append(r)
     return {t: sorted(rs, key=lambda r: (-r["score"], r.get("tokens", 0), r["key"]))[:top_m] for t, rs in by_task.items()}
+
+
+def crashed(rec: dict[str, Any]) -> bool:
+    """A candidate that ran and raised an error on at least one instance."""
+    return bool(rec.get("errors"))
 
 
 def sft_pairs(rec: dict[str, Any], task: "Task", base: "OperatorSet", n_variants: int, seed: int) -> list[dict[str, Any]]:
@@ -222,6 +229,7 @@ async def _run(cfg: SynthConfig, executor: "LLM", teacher: "LLM | None", progres
     summary = {
         "tasks": len(tasks), "k": cfg.k, "executor": cfg.executor, "teacher": cfg.teacher, "top_m": cfg.top_m,
         "candidates_run": len(records), "ran_this_session": ran, "valid": sum(bool(r.get("valid")) for r in records),
+        "dropped_crashed": sum(crashed(r) for r in records),
         "sft_examples": len(rows), "seconds_this_session": round(time.monotonic() - t0, 1),
         "per_task": {t.name: {"candidates": sum(r["task"] == t.name for r in records),
                               "best": max((r["score"] for r in records if r["task"] == t.name and r.get("score") is not None), default=None),

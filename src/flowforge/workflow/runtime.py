@@ -155,7 +155,7 @@ class _InstanceRun:
 
 
 async def _run_one(program: str, task, inst: Instance, run: _InstanceRun, timeout_s: float,
-                   backend_timeout_s: float) -> InstanceResult:
+                   backend_timeout_s: float, scored: bool = True) -> InstanceResult:
     """One instance, within timeout_s of its own work plus at most backend_timeout_s of waiting on
     the backend. Never raises, except the run-fatal BackendConfigError."""
     t0 = time.monotonic()
@@ -171,6 +171,8 @@ async def _run_one(program: str, task, inst: Instance, run: _InstanceRun, timeou
             score, error = float("nan"), run.infra[0]
         elif not res.success:
             error = f"{res.error or 'Error'}: {res.message}".strip().rstrip(":")
+        elif not scored:
+            score = float("nan")
         else:
             own = (time.monotonic() - t0) - run.clock.waited()
             score, error, explanation = await _score(task, answer, inst, max(SCORER_MIN_S, timeout_s - own))
@@ -242,6 +244,7 @@ async def run_workflow_on_instances(
     max_op_calls: int = 100,
     meta: dict[str, Any] | None = None,
     on_result: Callable[[InstanceResult], None] | None = None,
+    scored: bool = True,
     backend_timeout_s: float | None = None,
 ) -> RunSummary:
     """Validate `source` (WorkflowError: nothing runs), then run it on `instances`.
@@ -250,7 +253,9 @@ async def run_workflow_on_instances(
     one instance may wait on the backend in total (default 4 x timeout_s, at least 600 s).
     out_dir: the run directory (resumed if it exists). max_tokens caps every executor call.
     meta: extra fields pinned in run.json (e.g. split). on_result: called per finished instance.
+    scored=False: run only (answers unscored, NaN); errors are still recorded.
     """
+    opset = opset.for_task(task)
     validate_workflow(source, opset)
     if backend_timeout_s is None:
         backend_timeout_s = max(600.0, 4 * timeout_s)
@@ -269,7 +274,7 @@ async def run_workflow_on_instances(
     async def one(inst: Instance) -> tuple[InstanceResult, list[OperatorCall]]:
         async with sem:
             run = _InstanceRun(inst, executor, opset, max_tokens, max_op_calls)
-            return await _run_one(source, task, inst, run, timeout_s, backend_timeout_s), run.calls
+            return await _run_one(source, task, inst, run, timeout_s, backend_timeout_s, scored), run.calls
 
     jobs = [asyncio.ensure_future(one(i)) for i in todo]
     try:

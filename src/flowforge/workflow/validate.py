@@ -3,7 +3,13 @@
 also the training signal for invalid generations.
 
 Rules: syntax, module-level, signature, import, dunder, attribute, unknown-operator,
-operator-args, await, ops-usage, unknown-name, forbidden, except-form, unbounded-while.
+unavailable, operator-args, await, ops-usage, unknown-name, forbidden, except-form,
+unbounded-while, type.
+
+`type` follows the value types of the operator signatures through the body and rejects only
+what must fail when it runs: a string key into a str or list, a key an operator result lacks,
+an argument of a type the parameter cannot take, a method the value does not have, adding
+unlike values, and returning a dict or list as the answer. What it cannot tell is `any`.
 """
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import ast
 import difflib
 
 from flowforge.errors import WorkflowError
+from flowforge.operators.valuetypes import ANY, NONE, NUM, STR, VType, accepts, dict_of, join, list_of
 
 SAFE_BUILTINS = frozenset({
     "len", "range", "str", "int", "float", "bool", "min", "max", "sorted", "any", "all", "abs",
@@ -90,6 +97,7 @@ class _Checker:
         self.assigned |= {h.name for h in ast.walk(fn) if isinstance(h, ast.ExceptHandler) and h.name}
         for stmt in fn.body:
             self.visit(stmt)
+        _Types(self.opset, self.err).block(fn.body, {"problem": STR})
 
     def visit(self, node: ast.AST) -> None:
         if self.node(node):
@@ -139,6 +147,10 @@ class _Checker:
             return
         name = n.func.attr
         spec = self.opset.get(name)
+        gone = next((op for op in self.opset.unavailable if op.name == name), None)
+        if gone is not None:
+            return self.err(n, "unavailable", f"`ops.{name}` needs {', '.join(gone.needs)}, which the instances of "
+                            f"task {self.opset.task} do not provide; use one of: {', '.join(self.opset.names)}")
         if spec is None:
             close = difflib.get_close_matches(name, self.opset.names, n=2)
             hint = f"; did you mean {' or '.join(close)}?" if close else ""
@@ -188,6 +200,316 @@ class _Checker:
         if not (in_test & changed) and not has_break:
             self.err(n, "unbounded-while", "the `while` condition never changes inside the loop; "
                      "update a variable it tests, or use `for _ in range(N):`")
+
+
+# -- value types (rule `type`) -----------------------------------------------------------------
+# Which plain methods each kind of value has; calling another one is an AttributeError.
+_HAS_METHOD = {
+    "str": {"strip", "lstrip", "rstrip", "split", "splitlines", "join", "lower", "upper", "title",
+            "capitalize", "replace", "startswith", "endswith", "find", "count", "index", "isdigit",
+            "isnumeric", "isalpha"},
+    "list": {"append", "extend", "insert", "pop", "copy", "count", "index"},
+    "dict": {"get", "keys", "values", "items", "pop", "copy", "update", "setdefault"},
+    "num": set(), "none": set(),
+}
+_MUTATORS = {"append", "extend", "insert", "update", "setdefault", "pop"}
+_STR_TO_LIST = {"split", "splitlines"}
+_TO_NUM = {"find", "count", "index", "startswith", "endswith", "isdigit", "isnumeric", "isalpha"}
+_BUILTIN_RESULT = {"str": STR, "int": NUM, "float": NUM, "bool": NUM, "len": NUM, "round": NUM, "abs": NUM,
+                   "any": NUM, "all": NUM, "isinstance": NUM, "print": NONE, "dict": dict_of(None)}
+
+
+class _Types:
+    """The type of each name through `solve`'s body, flow-sensitively: assignments rebind,
+    `if` branches join (different types give `any`), a loop body starts with its assigned names
+    as `any`, `gather` gives a list of the calls' result type. Reports only certain failures."""
+
+    def __init__(self, opset, err):
+        self.opset, self.err, self.seen = opset, err, set()
+
+    def report(self, node: ast.AST, msg: str) -> None:
+        if (node.lineno, msg) not in self.seen:
+            self.seen.add((node.lineno, msg))
+            self.err(node, "type", msg)
+
+    # -- statements: each returns the env after it, or None when control never gets past it --
+    def block(self, stmts: list[ast.stmt], env: dict | None) -> dict | None:
+        for s in stmts:
+            if env is None:
+                return None
+            env = self.stmt(s, dict(env))
+        return env
+
+    def stmt(self, s: ast.stmt, env: dict) -> dict | None:
+        if isinstance(s, ast.Return):
+            t = self.expr(s.value, env) if s.value is not None else NONE
+            if t.kind in ("list", "dict"):
+                hint = (f'return one of its fields, e.g. `{_src(s.value)}["{t.keys[-1]}"]`' if t.keys
+                        else "pick one answer first, e.g. with an operator or an index")
+                self.report(s, f"solve returns `{_src(s.value)}`, a {t}, but the answer must be a string; {hint}")
+            return None
+        if isinstance(s, ast.Assign):
+            t = self.expr(s.value, env)
+            for target in s.targets:
+                self.bind(target, t, env)
+        elif isinstance(s, ast.AugAssign):
+            t = self.expr(s.value, env)
+            if isinstance(s.target, ast.Name):
+                old = env.get(s.target.id, ANY)
+                list_extend = old.kind == "list" and isinstance(s.op, ast.Add)  # xs += any iterable
+                env[s.target.id] = list_of() if list_extend else self.binop(s, old, s.op, t)
+            else:
+                self.bind(s.target, ANY, env)
+        elif isinstance(s, ast.Expr):
+            self.expr(s.value, env)
+        elif isinstance(s, ast.If):
+            self.expr(s.test, env)
+            return _join_env(self.block(s.body, env), self.block(s.orelse, env))
+        elif isinstance(s, (ast.For, ast.While)):
+            return self.loop(s, env)
+        elif isinstance(s, ast.Try):
+            return self.try_(s, env)
+        return env
+
+    def loop(self, s: ast.For | ast.While, env: dict) -> dict | None:
+        head = self.expr(s.iter if isinstance(s, ast.For) else s.test, env)
+        inside = dict(env)
+        for name in _assigned(s.body) | (_assigned([s.target]) if isinstance(s, ast.For) else set()):
+            inside[name] = ANY  # carried over from an earlier iteration: cannot tell
+        if isinstance(s, ast.For):
+            self.bind(s.target, _item(head), inside)
+        out = _join_env(env, self.block(s.body, inside))  # zero or more iterations
+        return self.block(s.orelse, out) if s.orelse else out
+
+    def try_(self, s: ast.Try, env: dict) -> dict | None:
+        states, cur = [env], env
+        for stmt in s.body:  # a handler may start after any prefix of the body
+            cur = self.stmt(stmt, dict(cur)) if cur is not None else None
+            states.append(cur)
+        start = None
+        for st in states:
+            start = _join_env(start, st)
+        out = self.block(s.orelse, cur) if cur is not None else None
+        for h in s.handlers:
+            henv = dict(start)
+            if h.name:
+                henv[h.name] = ANY
+            out = _join_env(out, self.block(h.body, henv))
+        return self.block(s.finalbody, out) if s.finalbody and out is not None else out
+
+    def bind(self, target: ast.expr, t: VType, env: dict) -> None:
+        if isinstance(target, ast.Name):
+            env[target.id] = t
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for e in target.elts:
+                self.bind(e.value if isinstance(e, ast.Starred) else e,
+                          list_of(_item(t)) if isinstance(e, ast.Starred) else _item(t), env)
+        elif isinstance(target, ast.Subscript):  # x[k] = v: x may gain keys or other items
+            self.expr(target.slice, env)
+            if isinstance(target.value, ast.Name):
+                old = env.get(target.value.id, ANY)
+                env[target.value.id] = dict_of(None) if old.kind == "dict" else ANY if old.kind == "list" else old
+            else:
+                self.expr(target.value, env)
+
+    # -- expressions: visit every sub-expression once, return the value's type --------------
+    def expr(self, n: ast.expr, env: dict) -> VType:
+        if isinstance(n, ast.Constant):
+            v = n.value
+            return (STR if isinstance(v, str) else NUM if isinstance(v, (bool, int, float))
+                    else NONE if v is None else ANY)
+        if isinstance(n, ast.Name):
+            return env.get(n.id, ANY)
+        if isinstance(n, ast.JoinedStr):
+            for v in n.values:
+                self.expr(v.value if isinstance(v, ast.FormattedValue) else v, env)
+            return STR
+        if isinstance(n, (ast.List, ast.Tuple, ast.Set)):  # items: what every element may be
+            item = None
+            for e in n.elts:
+                t = self.expr(e.value if isinstance(e, ast.Starred) else e, env)
+                item = join(item, _item(t) if isinstance(e, ast.Starred) else t)
+            return list_of(item or ANY)
+        if isinstance(n, ast.Dict):
+            for k, v in zip(n.keys, n.values):
+                if k is not None:
+                    self.expr(k, env)
+                self.expr(v, env)
+            return dict_of(None)
+        if isinstance(n, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            inner = dict(env)
+            for g in n.generators:
+                self.bind(g.target, _item(self.expr(g.iter, inner)), inner)
+                for cond in g.ifs:
+                    self.expr(cond, inner)
+            if isinstance(n, ast.DictComp):
+                self.expr(n.key, inner)
+                self.expr(n.value, inner)
+                return dict_of(None)
+            return list_of(self.expr(n.elt, inner))
+        if isinstance(n, ast.Await):
+            return self.expr(n.value, env)
+        if isinstance(n, ast.Call):
+            return self.call(n, env)
+        if isinstance(n, ast.Subscript):
+            return self.subscript(n, env)
+        if isinstance(n, ast.BinOp):
+            return self.binop(n, self.expr(n.left, env), n.op, self.expr(n.right, env))
+        if isinstance(n, ast.BoolOp):
+            t = None
+            for v in n.values:
+                t = join(t, self.expr(v, env))
+            return t or ANY
+        if isinstance(n, ast.IfExp):
+            self.expr(n.test, env)
+            return join(self.expr(n.body, env), self.expr(n.orelse, env))
+        if isinstance(n, ast.NamedExpr):
+            t = self.expr(n.value, env)
+            self.bind(n.target, t, env)
+            return t
+        if isinstance(n, (ast.Compare, ast.UnaryOp)):
+            for c in ast.iter_child_nodes(n):
+                if isinstance(c, ast.expr):
+                    self.expr(c, env)
+            return NUM if isinstance(n, ast.Compare) or not isinstance(n.op, ast.Invert) else ANY
+        for c in ast.iter_child_nodes(n):  # Starred, Slice, Attribute, FormattedValue, ...
+            if isinstance(c, ast.expr):
+                self.expr(c, env)
+        return ANY
+
+    def call(self, n: ast.Call, env: dict) -> VType:
+        f = n.func
+        if is_ops_call(n):
+            spec = self.opset.get(f.attr)
+            params = {p.name: p for p in spec.params} if spec else {}
+            for a in n.args:
+                self.expr(a, env)
+            for kw in n.keywords:
+                t = self.expr(kw.value, env)
+                p = params.get(kw.arg)
+                if p is not None and not accepts(p.type, t):
+                    self.report(kw.value, f"`ops.{f.attr}` argument `{kw.arg}` must be a {p.type}, but "
+                                f"`{_src(kw.value)}` is a {t}; signature: {spec.signature}")
+            return spec.result_type if spec else ANY
+        args = [self.expr(a.value if isinstance(a, ast.Starred) else a, env) for a in n.args]
+        for kw in n.keywords:
+            self.expr(kw.value, env)
+        if isinstance(f, ast.Name):
+            if f.id == "gather":  # a list of the awaited calls' results
+                items = [_item(t) if isinstance(a, ast.Starred) else t for a, t in zip(n.args, args)]
+                out = None
+                for t in items:
+                    out = join(out, t)
+                return list_of(out or ANY)
+            if f.id in ("list", "sorted", "reversed", "tuple", "set"):
+                return list_of(_item(args[0]) if args and args[0].kind in ("list", "str") else ANY)
+            if f.id in ("min", "max") and len(args) == 1:
+                return _item(args[0])
+            if f.id == "sum":
+                return NUM if len(args) == 1 and not n.keywords else ANY
+            if f.id == "range":
+                return list_of(NUM)
+            return _BUILTIN_RESULT.get(f.id, ANY)
+        if isinstance(f, ast.Attribute):
+            return self.method(n, f, env, args)
+        self.expr(f, env)
+        return ANY
+
+    def method(self, n: ast.Call, f: ast.Attribute, env: dict, args: list[VType]) -> VType:
+        recv = self.expr(f.value, env)
+        m, kind = f.attr, recv.kind
+        if kind in _HAS_METHOD and m not in _HAS_METHOD[kind]:
+            self.report(n, f"`{_src(f.value)}` is a {recv} here, which has no method `.{m}`")
+            return ANY
+        if isinstance(f.value, ast.Name) and kind in ("list", "dict") and m in ("append", "extend", "insert",
+                                                                               "update", "setdefault"):
+            env[f.value.id] = dict_of(None) if kind == "dict" else list_of()  # its contents change
+        if kind == "str":
+            return list_of(STR) if m in _STR_TO_LIST else NUM if m in _TO_NUM else STR
+        if kind == "list":
+            return _item(recv) if m == "pop" else recv if m == "copy" else NUM if m in ("count", "index") else NONE
+        if kind == "dict":
+            key = n.args[0] if n.args else None
+            if m == "get" and recv.keys is not None and _const_str(key) in recv.keys:
+                return recv.field(key.value) if len(n.args) == 1 else join(recv.field(key.value), args[1])
+            return recv if m == "copy" else list_of() if m in ("keys", "values", "items") else ANY
+        return ANY
+
+    def subscript(self, n: ast.Subscript, env: dict) -> VType:
+        value = self.expr(n.value, env)
+        key_node = n.slice
+        key = self.expr(key_node, env)
+        what, name = value.kind, _src(n.value)
+        if isinstance(key_node, ast.Slice):
+            return value if what in ("str", "list") else ANY
+        if what in ("str", "list", "num", "none") and key.kind == "str":
+            hint = ("; it is already the text, use it directly" if what == "str"
+                    else "; index it with a number" if what == "list" else "")
+            self.report(n, f"`{name}` is a {value} here, so `{_src(n)}` fails (no string keys){hint}")
+            return ANY
+        if what == "dict" and value.keys is not None:
+            k = _const_str(key_node)
+            if k is not None and k not in value.keys or key.kind == "num":
+                self.report(n, f"`{name}` is a {value} here, so `{_src(n)}` fails (no such key); "
+                            f"use one of: {', '.join(value.keys)}")
+                return ANY
+            return value.field(k) if k is not None else ANY
+        if what == "str":
+            return STR
+        if what == "list":
+            return _item(value)
+        return ANY
+
+    def binop(self, n: ast.AST, left: VType, op: ast.operator, right: VType) -> VType:
+        kinds = (left.kind, right.kind)
+        if "any" in kinds:
+            return STR if isinstance(op, ast.Mod) and left.kind == "str" else ANY
+        if isinstance(op, ast.Add):
+            if left.kind != right.kind or left.kind not in ("str", "num", "list"):
+                self.report(n, f"cannot add a {left} and a {right}")
+                return ANY
+            return left if left.kind != "list" else list_of(join(_item(left), _item(right)))
+        if isinstance(op, ast.Mult) and "num" in kinds and set(kinds) & {"str", "list"}:
+            return left if left.kind != "num" else right
+        if isinstance(op, ast.Mod) and left.kind == "str":
+            return STR
+        return NUM if kinds == ("num", "num") else ANY
+
+
+def _item(t: VType) -> VType:
+    """The type of one element when iterating over (or unpacking) a value of type t."""
+    return t.item or ANY if t.kind == "list" else STR if t.kind == "str" else ANY
+
+
+def _join_env(a: dict | None, b: dict | None) -> dict | None:
+    if a is None or b is None:
+        return b if a is None else a
+    return {k: join(a.get(k), b.get(k)) for k in a.keys() | b.keys()}
+
+
+def _assigned(stmts: list[ast.AST]) -> set[str]:
+    """Names a block (re)binds or mutates in place (x = ..., x.append(...), x[k] = ...)."""
+    out = set()
+    for node in (x for s in stmts for x in ast.walk(s)):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            out.add(node.id)
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store) and isinstance(node.value, ast.Name):
+            out.add(node.value.id)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS
+              and isinstance(node.func.value, ast.Name)):
+            out.add(node.func.value.id)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            out.add(node.name)
+    return out
+
+
+def _const_str(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _src(node: ast.AST) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 MAX_SOURCE_CHARS = 256_000  # ~100x a reference workflow; parse + check stay well under a second
