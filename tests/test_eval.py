@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +46,7 @@ def test_eval_cells_from_tasks_names_and_spec_paths(tmp_path):
     from flowforge.errors import DataError
     from flowforge.evaluation.suites import Cell
 
-    spec = "examples/unit_convert/spec.yaml"
+    spec = str(Path(__file__).resolve().parents[1] / "examples" / "unit_convert" / "spec.yaml")
     assert suite_cells(None, ["gsm8k", spec]) == [Cell("gsm8k", "default"), Cell(spec, "default")]
     # with a suite: a task it holds keeps its own cells, any other task gets the suite's sets
     assert suite_cells("held-out", ["hotpotqa", spec]) == [Cell("hotpotqa", "default"), Cell(spec, "default")]
