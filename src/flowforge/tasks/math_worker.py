@@ -65,24 +65,26 @@ class _Worker:
 
 _idle: list[_Worker] = []
 _lock = threading.Lock()
+_busy = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))  # at most this many workers exist
 
 
 def equivalent(gold: str, pred: str, timeout_s: float = 5.0) -> bool | None:
     """Whether math-verify finds `pred` equivalent to `gold` (both LaTeX without $...$); None if it
     did not decide within timeout_s."""
-    with _lock:
-        worker = _idle.pop() if _idle else None
-    if worker is None or worker.proc.poll() is not None:
-        worker = _Worker()
-    try:
-        ok = worker.ask(gold, pred, timeout_s)
-    except (OSError, ValueError, KeyError) as e:
-        worker.kill()
-        raise WorkerError(f"the math-verify worker failed: {e}") from e
-    if ok is not None:
+    with _busy:
         with _lock:
-            _idle.append(worker)
-    return ok
+            worker = _idle.pop() if _idle else None
+        if worker is None or worker.proc.poll() is not None:
+            worker = _Worker()
+        try:
+            ok = worker.ask(gold, pred, timeout_s)
+        except (OSError, ValueError, KeyError, WorkerError) as e:
+            worker.kill()
+            raise WorkerError(f"the math-verify worker failed: {e}") from e
+        if ok is not None:
+            with _lock:
+                _idle.append(worker)
+        return ok
 
 
 def _serve():
