@@ -81,11 +81,12 @@ def generate(task: Task | str, operators: OperatorSet | str = "default", *, gene
              **options: Any) -> "Generation":
     """Write a workflow for `task` with the generator (default: the shipped adapter). The result's
     `.selected.source` is the workflow, `.selected.valid` whether it validated. `select_on` (with
-    samples > 1) picks the best sample by score on that split; options go to `generate_workflow`."""
+    samples > 1) picks the best sample by score on that split; the executor also smoke-runs each
+    candidate (`smoke=False` skips it). Other options go to `generate_workflow`."""
     from flowforge.generator import default_generator_spec
     from flowforge.generator.generate import generate_workflow
 
-    exe = _llm(executor) if select_on else None
+    exe = _llm(executor) if select_on or options.get("smoke", True) else None  # the smoke run needs one
     return asyncio.run(generate_workflow(_task(task), _opset(operators), _llm(generator or default_generator_spec()),
                                          samples=samples, select_on=select_on, executor=exe, **options))
 
