@@ -203,7 +203,8 @@ def run_cmd(
                   str(summary.errors), str(summary.usage.calls), str(summary.usage.tokens), f"{summary.seconds:.1f}")
     console.print(table)
     note = f" ({summary.resumed} resumed)" if summary.resumed else ""
-    console.print(f"run dir: {out}{note}")
+    console.print(f"run dir: {out}{note} (results.jsonl, traces.jsonl, summary.json); "
+                  f"HTML report: flowforge report {out}", highlight=False)
     if summary.errors:
         raise typer.Exit(1)
 
