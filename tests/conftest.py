@@ -2,8 +2,9 @@
 this file builds the offline tiny model the training tests use (no hub).
 
 Markers (pyproject.toml): `slow` (real training, full evals; `make test-slow`), `model` (the real
-embedded model) and `integration` (training, kill/resume, the CLI in a subprocess, the
-adversarial corpus). `make test-fast` leaves all three out.
+embedded model) and `integration` (training or converting a model, kill/resume, the CLI in a
+subprocess, building the wheel, everything under tests/adversarial/). `make test-fast` leaves
+all three out.
 """
 from __future__ import annotations
 
@@ -56,3 +57,10 @@ def tiny_model(tmp_path_factory):
         return built[key]
 
     return make
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/adversarial/ is an integration test (the hostile corpus)."""
+    for item in items:
+        if "adversarial" in item.path.parts:
+            item.add_marker(pytest.mark.integration)

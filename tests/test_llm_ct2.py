@@ -100,6 +100,7 @@ def _leftovers(d):
     return [p.name for p in d.parent.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.integration
 def test_conversion_cached_and_reused(tiny, home, monkeypatch):
     d = convert.ct2_model_dir(tiny)
     assert d.parent.parent == home / "models" and d.name.endswith(".ct2-int8")
@@ -111,6 +112,7 @@ def test_conversion_cached_and_reused(tiny, home, monkeypatch):
     assert _leftovers(d) == []
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("damage", ["delete model.bin", "truncate model.bin", "garbage manifest", "stale source"])
 def test_broken_conversion_is_rebuilt(tiny, home, damage):
     d = convert.ct2_model_dir(tiny)
@@ -146,6 +148,7 @@ def test_failed_conversion_leaves_nothing_half_written(tiny, home, monkeypatch):
     assert convert.is_valid(convert.ct2_model_dir(tiny), convert._manifest(tiny.resolve(), None))
 
 
+@pytest.mark.integration
 def test_adapter_merge_cache_keyed_by_content_hash(tiny, home, tmp_path):
     import shutil
 

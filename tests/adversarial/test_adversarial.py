@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
 sys.path.insert(0, str(Path(__file__).parent))
 from corpus import CASES  # noqa: E402
 from harness import Host, available_levels, run_case  # noqa: E402

@@ -19,7 +19,6 @@ names from the operator set, keyword arguments from the signature, required ones
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ from flowforge.generator.prompt import build_messages
 from flowforge.generator.constrain import OpsConstraint
 from flowforge.generator.smoke import SmokeResult, smoke_run
 from flowforge.tasks.task import TUNING_SPLITS
+from flowforge.workflow.rundir import workflow_sha
 from flowforge.types import Usage
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ async def generate_workflow(
         if not cand.valid:
             gen.selection_scores.append(None)
             continue
-        key = hashlib.sha256(cand.source.encode()).hexdigest()
+        key = workflow_sha(cand.source)
         if key not in seen:  # identical workflows are run once
             summary = await run_workflow_on_instances(cand.source, task, instances, executor=executor, opset=opset)
             seen[key] = summary.score
