@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from flowforge.errors import UserError
+from flowforge.store import read_records
 from flowforge.workflow.graph import to_mermaid, workflow_graph
 
 CSS = """
@@ -59,17 +60,6 @@ MAX_TEXT = 4000
 def _e(x: Any) -> str:
     s = x if isinstance(x, str) else json.dumps(x, ensure_ascii=False, default=str)
     return html.escape(s if len(s) <= MAX_TEXT else s[:MAX_TEXT] + " …")
-
-
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{i}: not JSON ({e.msg})") from None
-    return rows
 
 
 def _png(fig) -> str:
@@ -200,7 +190,7 @@ def run_section(run_dir: Path, title: str = "Run") -> str:
     wf = run_dir / "workflow.py"
     if wf.exists():
         parts.append(workflow_section(wf.read_text(), f"{title}: workflow"))
-    results = _jsonl(run_dir / "results.jsonl") if (run_dir / "results.jsonl").exists() else []
+    results = read_records(run_dir / "results.jsonl")
     if summary or results:
         scores = [r.get("score") for r in results if isinstance(r.get("score"), (int, float))]
         rows = [[k, v if not isinstance(v, (dict, list)) else json.dumps(v)] for k, v in summary.items()]
@@ -213,7 +203,7 @@ def run_section(run_dir: Path, title: str = "Run") -> str:
             ax.hist([s for s in scores if not math.isnan(s)], bins=10, range=(0, 1), color="#4a7")
             ax.set_xlabel("instance score"), ax.set_ylabel("instances")
             parts.append(_png(fig))
-    traces = _jsonl(run_dir / "traces.jsonl") if (run_dir / "traces.jsonl").exists() else []
+    traces = read_records(run_dir / "traces.jsonl")
     if results:
         calls = _calls_by_instance(traces)
         parts.append(f"<h2>{_e(title)}: traces</h2><p><input id='trace-filter' placeholder='filter instances'> "
@@ -328,7 +318,7 @@ def eval_section(eval_dir: Path) -> str:
 # ---- search / training ---------------------------------------------------------------
 
 def search_section(search_dir: Path) -> str:
-    hist = _jsonl(search_dir / "history.jsonl")
+    hist = read_records(search_dir / "history.jsonl")
     rows = [[h.get("round"), h.get("parent"), "valid" if h.get("valid") else f"invalid: {h.get('error', '')}",
              h.get("score"), (h.get("optimizer_usage") or {}).get("calls", 0),
              (h.get("executor_usage") or {}).get("calls", 0)] for h in hist]
@@ -363,7 +353,7 @@ def training_logs(run_dir: Path) -> list[Path]:
 
 
 def training_section(log: Path) -> str:
-    rows = _jsonl(log)
+    rows = read_records(log)
     keys = [k for k in dict.fromkeys(k for r in rows for k in r)
             if k != "step" and all(isinstance(r.get(k), (int, float)) or k not in r for r in rows)
             and any(isinstance(r.get(k), (int, float)) for r in rows)]
