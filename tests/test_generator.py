@@ -10,7 +10,7 @@ from fakes import FakeLLM
 from flowforge.errors import UserError
 from flowforge.generator import default_generator_spec
 from flowforge.generator.generate import generate_workflow, sample_workflows, workflow_header
-from flowforge.generator.prompt import build_messages
+from flowforge.generator.prompt import WORKFLOW
 from flowforge.operators import load_operator_set
 from flowforge.tasks import get_task
 from flowforge.workflow.runtime import run_workflow_on_instances
@@ -106,7 +106,7 @@ async def test_new_operator_set_supplied_only_as_data(tmp_path, arith_task):
         "operators": [{"name": "double_check", "signature": 'double_check(problem, answer) -> {"ok", "reason"}',
                        "description": "Whether `answer` solves `problem`, with a reason.", "impl": "verify"}]}))
     opset = load_operator_set(str(tmp_path / "mine.yaml"))
-    user = build_messages(arith_task.description, arith_task.answer_format, opset)[-1]["content"]
+    user = WORKFLOW.messages(arith_task.description, arith_task.answer_format, opset)[-1]["content"]
     assert "compute_exactly(" in user and "double_check(" in user and "think(" in user
     assert "calculate(" not in user and "answer_generate(" not in user
     renamed = GOOD.replace("calculate", "compute_exactly")

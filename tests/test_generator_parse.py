@@ -2,7 +2,7 @@
 import pytest
 
 from flowforge.generator.parse import extract_code, parse_workflow, repair
-from flowforge.generator.prompt import build_messages, completion_text
+from flowforge.generator.prompt import WORKFLOW
 from flowforge.operators import load_operator_set
 
 
@@ -62,13 +62,13 @@ def test_no_return_is_invalid(opset):
 
 
 def test_prompt_mentions_every_operator_and_roundtrips(opset):
-    msgs = build_messages("Grade-school math word problems.", "a number", opset, ["Tom has 3 apples."])
+    msgs = WORKFLOW.messages("Grade-school math word problems.", "a number", opset, ["Tom has 3 apples."])
     user = msgs[-1]["content"]
     for op in opset.operators:
         assert op.name in user
     assert "Example problem 1: Tom has 3 apples." in user
     src = "async def solve(problem, ops):\n    return problem\n"
-    assert parse_workflow(completion_text(src), opset).source.strip() == src.strip()
+    assert WORKFLOW.parse(WORKFLOW.target(src), opset).source.strip() == src.strip()
 
 
 def test_repair_signature_and_missing_return(opset):

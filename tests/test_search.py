@@ -106,3 +106,17 @@ def test_summarise_picks_earliest_best_and_sums_cost():
             Round(2, 0, "c", False, None, optimizer_usage={"calls": 1})]
     res = summarise(hist)
     assert res.best_round == 0 and res.usage.calls == 6 and res.usage.tokens == 15
+
+
+def test_optimizer_prompt_states_task_and_operators_like_the_generator_prompt():
+    """Search's prompt opens with the same task lines as the generator's, so the operator header appears once."""
+    from flowforge.generator.prompt import WORKFLOW
+    from flowforge.operators import load_operator_set
+    from flowforge.search.aflow import Round, optimizer_messages
+    from flowforge.tasks import get_task
+
+    task, opset = get_task("gsm8k"), load_operator_set("default")
+    user = optimizer_messages(task, opset, Round(0, None, "async def solve(problem, ops):\n    return problem", True, 0.5))[-1]["content"]
+    assert user.count("Operators (call as") == 1
+    assert user.startswith("\n\n".join(WORKFLOW.task_lines(task.description, task.answer_format, opset)))
+    assert "Current workflow (score 0.500 on gsm8k)" in user

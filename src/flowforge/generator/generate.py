@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowforge.errors import UserError
-from flowforge.generator.parse import ParsedWorkflow, parse_workflow
-from flowforge.generator.prompt import build_messages
+from flowforge.generator.parse import ParsedWorkflow
+from flowforge.generator.prompt import WORKFLOW
 from flowforge.generator.constrain import OpsConstraint
 from flowforge.generator.smoke import SmokeResult, smoke_run
 from flowforge.tasks.task import TUNING_SPLITS
@@ -90,11 +90,11 @@ async def sample_workflows(
     With `constrain` (and a backend that supports it) operator calls are constrained to the set's."""
     temp = temperature if temperature is not None else (0.0 if n == 1 else 0.8)
     opset = opset.for_task(task)
-    messages = build_messages(task.description, task.answer_format, opset, example_problems(task, examples))
+    messages = WORKFLOW.messages(task.description, task.answer_format, opset, example_problems(task, examples))
     constrained = constrain and getattr(generator, "supports_constraints", False)
     kw = {"constraint": OpsConstraint.for_opset(opset)} if constrained else {}
     out = await generator.complete(messages, n=n, temperature=temp, max_tokens=MAX_TOKENS, seed=seed, **kw)
-    return Generation([parse_workflow(text, opset) for text in out.texts], out.usage, constrained=constrained)
+    return Generation([WORKFLOW.parse(text, opset) for text in out.texts], out.usage, constrained=constrained)
 
 
 async def generate_workflow(

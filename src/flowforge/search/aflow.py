@@ -112,8 +112,9 @@ def select_parent(history: list[Round], cfg: SearchConfig, rng: random.Random) -
 
 def optimizer_messages(task: "Task", opset: "OperatorSet", parent: Round) -> "Messages":
     """Prompt for one modification of `parent`."""
-    parts = [f"Task: {task.description.strip()}", f"Answer format: {task.answer_format.strip()}",
-             "Operators (call as `await ops.NAME(...)` with keyword arguments):", opset.describe(),
+    from flowforge.generator.prompt import WORKFLOW
+
+    parts = [*WORKFLOW.task_lines(task.description, task.answer_format, opset),
              f"Current workflow (score {'unscored' if parent.score is None else f'{parent.score:.3f}'} "
              f"on {task.name}):",
              f"```python\n{parent.source.strip()}\n```"]
@@ -176,7 +177,7 @@ def _check_config(out_dir: Path, meta: dict[str, Any]) -> None:
 async def run_search(task: "Task", opset: "OperatorSet", *, optimizer: "LLM", executor: "LLM",
                      out_dir: Path, config: SearchConfig | None = None) -> SearchResult:
     """Run (or resume) the search; returns the best workflow on the search split."""
-    from flowforge.generator.parse import parse_workflow
+    from flowforge.generator.prompt import WORKFLOW
     from flowforge.workflow.reference import load_reference
 
     cfg = config or SearchConfig()
@@ -216,7 +217,7 @@ async def run_search(task: "Task", opset: "OperatorSet", *, optimizer: "LLM", ex
                                        temperature=cfg.temperature, max_tokens=cfg.max_tokens,
                                        seed=cfg.seed * 1000 + r)
         opt_usage = out.usage if out.usage.calls else _delta(optimizer.usage, before)
-        parsed = parse_workflow(out.texts[0], opset.for_task(task))  # operators the task cannot serve: invalid
+        parsed = WORKFLOW.parse(out.texts[0], opset.for_task(task))  # operators the task cannot serve: invalid
         if not parsed.valid:
             append(Round(r, parent.round, parsed.source, False, None, parsed.error,
                          optimizer_usage=opt_usage.to_dict()))

@@ -54,7 +54,7 @@ class _Loop:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
 
-def completion_text(c: Any) -> str:
+def completion_content(c: Any) -> str:
     """TRL passes conversational completions as message lists, standard ones as strings."""
     return c[-1]["content"] if isinstance(c, list) else str(c)
 
@@ -94,7 +94,7 @@ class WorkflowReward:
 
     # -- computation --------------------------------------------------------------------------
     def parts(self, completions: list, variants: list[str], step: int, log_metric=None) -> list[Parts]:
-        texts = [completion_text(c) for c in completions]
+        texts = [completion_content(c) for c in completions]
         key = (step, tuple(texts), tuple(variants))
         if key != self._cache_key:
             t0 = time.monotonic()
@@ -110,13 +110,13 @@ class WorkflowReward:
         return self._cache
 
     async def _compute(self, texts: list[str], variants: list[str], step: int) -> list[Parts]:
-        from flowforge.generator.parse import parse_workflow
+        from flowforge.generator.prompt import WORKFLOW
 
         runs: dict[tuple[str, str], asyncio.Task] = {}
         plan: list[tuple[str, str] | Parts] = []
         for text, vid in zip(texts, variants):
             task, opset = self.variants[vid]
-            parsed = parse_workflow(text, opset.for_task(task))  # operators the task cannot serve: invalid
+            parsed = WORKFLOW.parse(text, opset.for_task(task))  # operators the task cannot serve: invalid
             if not parsed.valid:
                 plan.append(Parts(valid=0.0, score=0.0, cost=0.0, executes=0.0, reason=parsed.error or "invalid"))
                 continue

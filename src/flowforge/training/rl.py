@@ -61,7 +61,7 @@ from flowforge.training.reward import PART_NAMES, WorkflowReward
 
 def build_prompts(cfg: RLRunConfig) -> tuple[list[dict[str, Any]], dict[str, tuple[Any, Any]]]:
     """Dataset rows {prompt, variant} and the variant id -> (task, operator set) map."""
-    from flowforge.generator.prompt import build_messages
+    from flowforge.generator.prompt import WORKFLOW
     from flowforge.operators import load_operator_set
     from flowforge.operators.augment import AUG_KINDS, augment_opset
     from flowforge.training.synth import training_tasks
@@ -77,7 +77,7 @@ def build_prompts(cfg: RLRunConfig) -> tuple[list[dict[str, Any]], dict[str, tup
             opset = base if kind == "base" else augment_opset(base, keep, rng, kind)[0]
             vid = f"{task.name}#{i}:{kind}"
             variants[vid] = (task, opset)
-            rows.append({"prompt": build_messages(task.description, task.answer_format, opset), "variant": vid})
+            rows.append({"prompt": WORKFLOW.messages(task.description, task.answer_format, opset), "variant": vid})
     rng.shuffle(rows)
     return rows, variants
 

@@ -145,8 +145,7 @@ def crashed(rec: dict[str, Any]) -> bool:
 
 def sft_pairs(rec: dict[str, Any], task: "Task", base: "OperatorSet", n_variants: int, seed: int) -> list[dict[str, Any]]:
     """The kept workflow under n_variants operator sets: prompt messages + completion + provenance."""
-    from flowforge.generator.parse import parse_workflow
-    from flowforge.generator.prompt import build_messages, completion_text
+    from flowforge.generator.prompt import WORKFLOW
     from flowforge.workflow.validate import operators_used
 
     rng = random.Random(f"{seed}/augment/{rec['key']}")
@@ -156,12 +155,12 @@ def sft_pairs(rec: dict[str, Any], task: "Task", base: "OperatorSet", n_variants
         kind = "base" if i == 0 else rng.choice(AUG_KINDS)
         opset, mapping = (base, {}) if kind == "base" else augment_opset(base, used, rng, kind)
         source = rename_ops(rec["source"], mapping)
-        completion = completion_text(source)
-        parsed = parse_workflow(completion, opset)
+        completion = WORKFLOW.target(source)
+        parsed = WORKFLOW.parse(completion, opset)
         if not parsed.valid:  # never emit a target that the generator's own parser rejects
             raise AssertionError(f"augmented workflow invalid against {opset.name}: {parsed.error}")
         out.append({
-            "prompt": build_messages(task.description, task.answer_format, opset),
+            "prompt": WORKFLOW.messages(task.description, task.answer_format, opset),
             "completion": completion,
             "meta": {"task": task.name, "template": rec["template"], "params": rec["params"],
                      "opset": opset.name, "augment": kind, "rename": mapping, "operators": opset.names,
