@@ -35,14 +35,14 @@ from rich.table import Table
 async def task_quality(task_name: str, opset, generator, executor, samples: int, limit: int,
                        max_tokens: int | None = None, attempts: int = 8, constrain: bool = True,
                        smoke: bool = True) -> dict:
-    from flowforge.generator.generate import generate_workflow, sample_workflows
+    from flowforge.generator.generate import SAMPLE_TEMPERATURE, generate_workflow, sample_workflows
     from flowforge.tasks import get_task
     from flowforge.workflow.runtime import run_workflow_on_instances
     from flowforge.workflow.validate import operators_used, validate_workflow
 
     task = get_task(task_name)
     gens = await asyncio.gather(*[
-        sample_workflows(task, opset, generator, n=1, temperature=0.0 if i == 0 else 0.8, seed=i, constrain=constrain)
+        sample_workflows(task, opset, generator, n=1, temperature=0.0 if i == 0 else SAMPLE_TEMPERATURE, seed=i, constrain=constrain)
         for i in range(samples)])
     cands = [g.candidates[0] for g in gens]
     delivered = await generate_workflow(task, opset, generator, attempts=attempts, constrain=constrain,

@@ -20,7 +20,6 @@ names from the operator set, keyword arguments from the signature, required ones
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowforge.errors import UserError
@@ -39,7 +38,8 @@ if TYPE_CHECKING:
 
 MAX_TOKENS = 320
 ATTEMPTS = 8  # greedy + up to 7 resamples (one batched call) when the greedy workflow is invalid
-RESAMPLE_TEMPERATURE = 0.7
+SAMPLE_TEMPERATURE = 0.8  # n > 1 samples (best-of-N, teacher samples, per-sample validity)
+RESAMPLE_TEMPERATURE = 0.7  # the resamples after an invalid greedy workflow
 
 
 @dataclass
@@ -88,7 +88,7 @@ async def sample_workflows(
 ) -> Generation:
     """n generations for (task, operator set); greedy when n == 1 unless a temperature is given.
     With `constrain` (and a backend that supports it) operator calls are constrained to the set's."""
-    temp = temperature if temperature is not None else (0.0 if n == 1 else 0.8)
+    temp = temperature if temperature is not None else (0.0 if n == 1 else SAMPLE_TEMPERATURE)
     opset = opset.for_task(task)
     messages = WORKFLOW.messages(task.description, task.answer_format, opset, example_problems(task, examples))
     constrained = constrain and getattr(generator, "supports_constraints", False)
@@ -206,9 +206,3 @@ def workflow_header(task: "Task", opset: "OperatorSet", generator_name: str, gen
     if sel is not None and sel.repairs:
         lines.append(f"# repaired: {', '.join(sel.repairs)}")
     return "\n".join(lines) + "\n"
-
-
-def write_workflow(path: Path, header: str, gen: Generation) -> None:
-    assert gen.selected is not None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + gen.selected.source)

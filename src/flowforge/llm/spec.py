@@ -32,10 +32,6 @@ class ModelSpec:
     base_url: str | None = None  # openai base URL
     engine: str | None = None  # local engine asked for ("ct2" | "transformers"); None = the fastest installed
 
-    @property
-    def local(self) -> bool:
-        return self.kind in ("embedded", "hf")
-
     def canonical(self) -> str:
         """The spec string with paths made absolute and the engine resolved (a stable model name
         for the cache). The transformers engine has no suffix, so its cache keys stay as they were."""

@@ -100,11 +100,11 @@ def template_candidates(task: "Task", opset: "OperatorSet", cfg: SynthConfig) ->
 
 
 async def teacher_candidates(task: "Task", opset: "OperatorSet", teacher: "LLM", cfg: SynthConfig) -> list[Candidate]:
-    from flowforge.generator.generate import sample_workflows
+    from flowforge.generator.generate import SAMPLE_TEMPERATURE, sample_workflows
 
     if cfg.teacher_samples < 1:
         return []
-    gen = await sample_workflows(task, opset, teacher, n=cfg.teacher_samples, temperature=0.8, seed=cfg.seed)
+    gen = await sample_workflows(task, opset, teacher, n=cfg.teacher_samples, temperature=SAMPLE_TEMPERATURE, seed=cfg.seed)
     return [Candidate(task.name, "teacher", {"spec": cfg.teacher}, c.source) for c in gen.candidates if c.valid]
 
 
