@@ -243,3 +243,20 @@ def test_type_rule_follows_list_literals_and_their_mutation():
     validate_workflow(wf(*steps, "return steps[0]['answer']"), DEFAULT)
     validate_workflow(wf(*steps, "steps.append(problem)", "return steps[1][0]"), DEFAULT)  # items now any
     validate_workflow(wf(*steps, "steps[0] = problem", "return steps[0][0]"), DEFAULT)
+
+
+@pytest.mark.parametrize("lines, task, line, rule", [
+    (("r = await ops.calculate(expression=problem)", "return r['answer']"), "gsm8k", 3, "type"),
+    (("r = await ops.run_tests(solution=problem)", "return r['feedback']"), "gsm8k", 2, "unavailable"),
+])
+def test_cli_run_refuses_a_type_error_in_one_line_and_runs_nothing(tmp_path, lines, task, line, rule):
+    import subprocess
+    import sys
+
+    (tmp_path / "wf.py").write_text(wf(*lines))
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-c", "from flowforge.cli import main; main()", "run", str(tmp_path / "wf.py"),
+                        "--task", task, "--limit", "1", "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and f"wf.py: line {line}: " in r.stderr and f"[{rule}]" in r.stderr
+    assert not out.exists()
