@@ -522,10 +522,13 @@ def workflow_errors(source: str, opset) -> list[WorkflowError]:
                               None, "size")]
     try:
         tree = ast.parse(source)
+        checker = _Checker(opset)
+        checker.module(tree)
     except SyntaxError as e:
         return [WorkflowError(f"syntax error: {e.msg}", e.lineno, "syntax")]
-    checker = _Checker(opset)
-    checker.module(tree)
+    except (RecursionError, MemoryError):
+        return [WorkflowError("workflow is nested too deeply to check (e.g. a chain of thousands of terms)",
+                              None, "depth")]
     return sorted(checker.errors, key=lambda e: (e.line is None, e.line or 0))
 
 
