@@ -2,7 +2,8 @@
 (benchmarks/engine_throughput.py compares it with the CTranslate2 engine.)
 
 For each concurrency B in (1, 4, 8, 16): B distinct chat prompts, greedy, exactly
---tokens new tokens per request (min_new_tokens = max_new_tokens, so lengths are equal).
+--tokens new tokens per request (the engine is given no end-of-sequence token, raw generate
+gets min_new_tokens), so lengths are equal.
 Prints tokens/s for the interface and for raw generate on the same left-padded batch,
 the interface overhead %, the speed-up over one stream, and peak RSS.
 
@@ -56,7 +57,7 @@ def main() -> None:
 
     llm = LocalLLM("embedded")
     engine = llm.engine
-    engine.min_new_tokens = args.tokens
+    engine.eos_ids = []  # no end of sequence: every request generates exactly --tokens tokens
     raw_generate(engine, prompts(2), 8)  # warm-up
     print(f"torch threads={torch.get_num_threads()}  new tokens/request={args.tokens}")
     print(f"{'B':>3} {'interface tok/s':>16} {'raw tok/s':>10} {'overhead':>9} {'speed-up vs B=1':>16}")

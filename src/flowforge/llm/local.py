@@ -112,7 +112,6 @@ class Engine(BatchingEngine):
 
     def __init__(self, model, tokenizer, *, max_rows: int = 32, gather_s: float = 0.004):
         self.model = model
-        self.min_new_tokens = 0  # benchmarks only: equalise output lengths
         self.device = next(model.parameters()).device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         eos = model.generation_config.eos_token_id
@@ -161,7 +160,6 @@ class Engine(BatchingEngine):
             mask[i, width - len(p):] = 1
         config = GenerationConfig(
             max_new_tokens=max(max_new),
-            min_new_tokens=self.min_new_tokens or None,
             do_sample=False,
             pad_token_id=self.pad_id,
             eos_token_id=self.eos_ids,
