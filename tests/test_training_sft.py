@@ -77,3 +77,22 @@ def test_sft_rows_bad_line_named(tmp_path):
     p.write_text('{"prompt": [{"role": "user", "content": "x"}], "completion": "y"}\n{"prompt": "oops"}\n')
     with pytest.raises(DataError, match="bad.jsonl:2"):
         load_sft_rows(p)
+
+
+def test_model_card_regenerates_only_the_measured_section(tmp_path):
+    from flowforge.training.sft import MEASURED_END, MEASURED_START, write_model_card
+
+    summary = {"data": str(tmp_path / "sft.jsonl"), "examples": 12, "steps": 3, "epochs": 0.5, "first_loss": 2.0,
+               "final_loss": 1.0, "train_loss": 1.5, "wall_s_total": 9.0, "peak_rss_mb": 100.0, "adapter_bytes": 2e6,
+               "trainable_params": 64, "config": {"lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.0,
+               "lora_targets": "all-linear", "learning_rate": 0.01, "batch_size": 4, "max_length": 256,
+               "out_dir": "runs/sft", "max_steps": 3, "epochs": 1.0, "micro_batch_size": 2, "seed": 0}}
+    write_model_card(tmp_path, summary)  # a new card: header, measured section, limits
+    card = (tmp_path / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: peft") and "3 optimizer steps" in card and "## Limits" in card
+    hand = card.replace("## Limits", "## Measured by hand\nheld-out mean 0.178\n\n## Limits")
+    (tmp_path / "README.md").write_text(hand)
+    write_model_card(tmp_path, {**summary, "steps": 7})  # a rerun of `--export`
+    again = (tmp_path / "README.md").read_text()
+    assert "held-out mean 0.178" in again and "7 optimizer steps" in again and "3 optimizer steps" not in again
+    assert again.count(MEASURED_START) == again.count(MEASURED_END) == 1

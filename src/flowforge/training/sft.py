@@ -120,27 +120,48 @@ def _summary(cfg, trainer, result, rows, base_path, resume, wall_s) -> dict[str,
     }
 
 
+MEASURED_START = "<!-- measured by `flowforge train sft --export`; regenerated on every export, edit outside -->"
+MEASURED_END = "<!-- end of the measured section -->"
+
+
 def write_model_card(dest: Path, summary: dict[str, Any]) -> None:
-    """README.md next to the adapter, filled only with figures measured in this run."""
+    """README.md next to the adapter. Only the section between MEASURED_START and MEASURED_END is
+    (re)generated from this run; the rest of an existing card, written by hand, is kept. A new card
+    gets a short header and limits around the measured section."""
+    path = dest / "README.md"
+    measured = "\n".join([MEASURED_START, *_measured_lines(dest, summary), MEASURED_END])
+    old = path.read_text() if path.exists() else ""
+    if MEASURED_START in old and MEASURED_END in old:
+        head, rest = old.split(MEASURED_START, 1)
+        text = head + measured + rest.split(MEASURED_END, 1)[1]
+    elif old:
+        text = old.rstrip("\n") + "\n\n" + measured + "\n"
+    else:
+        text = "\n".join([
+            "---", "library_name: peft", "base_model: HuggingFaceTB/SmolLM2-135M-Instruct", "tags: [flowforge, metaflow, lora, sft]", "---",
+            "# metaflow-sft: flowforge workflow generator (stage 1, SFT)", "",
+            "LoRA adapter for SmolLM2-135M-Instruct (flowforge's `embedded` model) that writes one",
+            "`async def solve(problem, ops)` workflow for a task description and an operator set.",
+            "Load it with the generator spec `embedded+adapter:<this dir>` (the default of `flowforge generate`).", "",
+            measured, "",
+            "## Limits",
+            "- Trained only on template-derived workflows; it imitates those strategies rather than inventing new ones.",
+            "- The embedded executor is very weak, so scores used for ranking the training workflows are noisy.", ""])
+    path.write_text(text)
+
+
+def _measured_lines(dest: Path, summary: dict[str, Any]) -> list[str]:
+    """The card's figures from this run: its data, settings, loss, time, memory and size."""
     meta_path = Path(summary["data"]).with_name("synth_summary.json")
     synth = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     cfg = summary["config"]
-    lines = [
-        "---", "library_name: peft", "base_model: HuggingFaceTB/SmolLM2-135M-Instruct", "tags: [flowforge, metaflow, lora, sft]", "---",
-        "# metaflow-sft: flowforge workflow generator (stage 1, SFT)", "",
-        "LoRA adapter for SmolLM2-135M-Instruct (flowforge's `embedded` model) that writes one",
-        "`async def solve(problem, ops)` workflow for a task description and an operator set.",
-        "Load it with the generator spec `embedded+adapter:<this dir>` (the default of `flowforge generate`).", "",
-        "## Training data",
-        f"- {summary['examples']} prompt-completion pairs from `flowforge train synth` ({summary['data']}).",
-    ]
+    lines = ["## Training (measured)",
+             f"- {summary['examples']} prompt-completion pairs from `flowforge train synth` ({summary['data']})."]
     if synth:
         lines += [f"- synth: {synth.get('candidates_run', '?')} candidate workflows executed on "
                   f"K={synth.get('k', '?')} training instances each with executor `{synth.get('executor', '?')}`; "
-                  f"{synth.get('tasks', '?')} training tasks; selection: top {synth.get('top_m', '?')} per task.",
-                  "- Held-out tasks (hotpotqa, humaneval, 7 BBH tasks) contributed nothing."]
+                  f"{synth.get('tasks', '?')} training tasks; selection: top {synth.get('top_m', '?')} per task."]
     lines += [
-        "", "## Training",
         f"- LoRA r={cfg['lora_r']}, alpha={cfg['lora_alpha']}, dropout={cfg['lora_dropout']}, targets={cfg['lora_targets']}; "
         f"lr {cfg['learning_rate']} cosine; batch {cfg['batch_size']}; max length {cfg['max_length']}.",
         f"- {summary['steps']} optimizer steps ({summary['epochs']} epochs), loss {summary['first_loss']:.4g} -> "
@@ -148,12 +169,9 @@ def write_model_card(dest: Path, summary: dict[str, Any]) -> None:
         f"- {summary['steps']} optimizer steps.",
         f"- Wall time {summary['wall_s_total']:.0f} s, peak RSS {summary['peak_rss_mb']:.0f} MB (CPU, fp32 training).",
         f"- Adapter stored in fp16: {summary.get('adapter_bytes', 0) / 1e6:.1f} MB; {summary['trainable_params']} trainable parameters.",
-        "", "## Reproduce", "```",
-        f"flowforge train sft --data {summary['data']} --out {cfg['out_dir']} --max-steps {cfg['max_steps']} "
-        f"--epochs {cfg['epochs']} --lr {cfg['learning_rate']} --batch-size {cfg['batch_size']} "
-        f"--micro-batch-size {cfg.get('micro_batch_size', cfg['batch_size'])} --seed {cfg['seed']} --export {dest}", "```", "",
-        "## Limits",
-        "- Trained only on template-derived workflows; it imitates those strategies rather than inventing new ones.",
-        "- The embedded executor is very weak, so scores used for ranking the training workflows are noisy.",
+        "- Command: `flowforge train sft "
+        f"--data {summary['data']} --out {cfg['out_dir']} --max-steps {cfg['max_steps']} --epochs {cfg['epochs']} "
+        f"--lr {cfg['learning_rate']} --batch-size {cfg['batch_size']} "
+        f"--micro-batch-size {cfg.get('micro_batch_size', cfg['batch_size'])} --seed {cfg['seed']} --export {dest}`",
     ]
-    (dest / "README.md").write_text("\n".join(lines) + "\n")
+    return lines
