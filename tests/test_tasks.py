@@ -113,7 +113,7 @@ def test_synth_deterministic_and_split_dependent(family):
     assert [(i.id, i.problem, i.reference) for i in a] == [(i.id, i.problem, i.reference) for i in b]
     assert instance(family, "train", 5).problem != instance(family, "test", 5).problem
     assert len({instance(family, "train", k).problem for k in range(50)}) == 50
-    assert t.winning_operators and t.procedural and t.train_splits == ["train"]
+    assert t.winning_operators and t.procedural and t.train_splits == ([] if t.heldout else ["train"])
     assert len(t.load("train", limit=2, offset=99_999)) == 1  # nominal size is the bound
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from flowforge.errors import UserError
 from flowforge.tasks.builtin import BUILTIN
+from flowforge.tasks.synth import HELDOUT as SYNTH_HELDOUT, TRAINING as SYNTH_TRAINING
 
 _HELD = {name: make().heldout for name, make in BUILTIN.items()}
 IN_DOMAIN = tuple(name for name, held in _HELD.items() if not held)
@@ -36,6 +37,9 @@ SUITES: dict[str, tuple[Cell, ...]] = {
     "new-operators": tuple(Cell(t, NEW_OPERATOR_SET) for t in HELD_OUT),
 }
 SUITES["all"] = SUITES["in-domain"] + SUITES["held-out"] + SUITES["new-operators"]
+# The procedural curriculum (tasks/synth): its training families, and the families held out from them.
+SUITES["curriculum"] = tuple(Cell(f"synth/{f}", "default") for f in SYNTH_TRAINING)
+SUITES["curriculum-held-out"] = tuple(Cell(f"synth/{f}", "default") for f in SYNTH_HELDOUT)
 
 
 DEFAULT_SUITE = "held-out"

@@ -13,7 +13,7 @@ import inspect
 import re
 from typing import Any, Awaitable, Callable
 
-from flowforge.operators import code_ops, llm_ops, tools
+from flowforge.operators import code_ops, llm_ops, text_tools, tools
 
 Impl = Callable[..., Awaitable[Any]]
 
@@ -34,6 +34,11 @@ IMPLS: dict[str, Impl] = {
     "retrieve": tools.retrieve,
     "extract": tools.extract,
     "vote": tools.vote,
+    "parse_table": text_tools.parse_table,
+    "find_all": text_tools.find_all,
+    "best_match": text_tools.best_match,
+    "novel_words": text_tools.novel_words,
+    "match_option": text_tools.match_option,
 }
 
 _USER_KEY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")

@@ -19,11 +19,13 @@ def _name(rng: random.Random) -> str:
     return f"{rng.choice(VERBS)}_{rng.choice(NOUNS)}"
 
 
-def _instance(rng: random.Random, ep: str, spec: str, fn: Callable[..., Any], inputs: list[tuple]) -> Instance:
+def _instance(ep: str, spec: str, fn: Callable[..., Any], inputs: list[tuple], solution: str) -> Instance:
+    """reference = {tests, entry_point, solution}; `solution` is a correct program, for tests only."""
     tests = list(dict.fromkeys(f"assert {ep}({', '.join(map(repr, x))}) == {fn(*x)!r}" for x in inputs))
     public = tests[:2]
     problem = f"{spec}\nThe function must be named `{ep}`. Visible tests:\n" + "\n".join(public)
-    return Instance("", problem, {"tests": tests, "entry_point": ep}, {"public_tests": public, "entry_point": ep})
+    return Instance("", problem, {"tests": tests, "entry_point": ep, "solution": solution},
+                    {"public_tests": public, "entry_point": ep})
 
 
 # ---- formula_function: return an arithmetic formula of the arguments --------------------------
@@ -49,7 +51,7 @@ def make_formula_function(rng: random.Random) -> Instance:
                        "Define a function `{ep}({s})` returning {e} for integer inputs."]).format(
         ep=ep, s=", ".join(args), e=expr)
     inputs = [tuple(rng.randint(-20, 50) for _ in args) for _ in range(6)] + [tuple(0 for _ in args)]
-    return _instance(rng, ep, spec, fn, inputs)
+    return _instance(ep, spec, fn, inputs, f"def {ep}({', '.join(args)}):\n    return {expr}\n")
 
 
 # ---- mapping_function: look a key up in a small table given in words --------------------------
@@ -69,7 +71,8 @@ def make_mapping_function(rng: random.Random) -> Instance:
         ep=ep, p=pairs, d=default)
     inputs = [(k,) for k in keys] + [(rng.choice(["purple", "tiny", "platinum", "none"]),)]
     rng.shuffle(inputs)
-    return _instance(rng, ep, spec, lambda k: table.get(k, default), inputs)
+    return _instance(ep, spec, lambda k: table.get(k, default), inputs,
+                     f"def {ep}(key):\n    return {table!r}.get(key, {default})\n")
 
 
 # ---- piecewise_function (held out): one formula above a threshold, another below --------------
@@ -83,7 +86,7 @@ def make_piecewise_function(rng: random.Random) -> Instance:
                        "otherwise.", "Implement `{ep}(x)`: if x > {t} return {hi}; else return {lo}."]).format(
         ep=ep, hi=hi, lo=lo, t=t)
     inputs = [(t + rng.randint(1, 50),), (t - rng.randint(1, 50),), (t,), (t + 1,), (rng.randint(-50, 300),)]
-    return _instance(rng, ep, spec, fn, inputs)
+    return _instance(ep, spec, fn, inputs, f"def {ep}(x):\n    return ({hi}) if x > {t} else ({lo})\n")
 
 
 FAMILIES = [
