@@ -159,7 +159,10 @@ async def test_concurrency_overlaps_instances():
             nonlocal active, peak
             active += 1
             peak = max(peak, active)
-            await asyncio.sleep(0.2)
+            for _ in range(100):  # hold the call until 3 overlap (or 5 s pass: then peak stays < 3)
+                if peak >= 3:
+                    break
+                await asyncio.sleep(0.05)
             active -= 1
             return await super().complete(messages, **kw)
 

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -294,7 +294,9 @@ class ProcessSandbox:
         await _slot()
         try:
             cand = _Candidate()
-            cand.task = asyncio.ensure_future(self._execute({"mode": "serve", "program": program}, limits, None,
+            # The tests' wall clock decides a timeout; the program's process is stopped when they end.
+            serve_limits = replace(limits, wall_s=limits.wall_s + START_TIMEOUT_S, cpu_s=limits.cpu_limit)
+            cand.task = asyncio.ensure_future(self._execute({"mode": "serve", "program": program}, serve_limits, None,
                                                             on_start=cand.attach))
             try:
                 job = {"mode": "tests", "tests": tests, "entry_point": entry_point, "setup": setup, "program": program}
