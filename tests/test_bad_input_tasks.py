@@ -51,11 +51,11 @@ def test_malformed_jsonl_line_names_file_and_line(tmp_path):
     assert "d.jsonl:3: invalid JSON" in msg
 
 
-def test_non_object_line(tmp_path):
+def test_a_non_object_line_is_named_with_file_and_line(tmp_path):
     assert "d.jsonl:2: expected a JSON object, got list" in load_err(make(tmp_path, b'{"q": "a", "a": "b"}\n[1, 2]\n'))
 
 
-def test_wrong_field_names(tmp_path):
+def test_a_missing_field_lists_the_fields_the_row_has(tmp_path):
     msg = load_err(make(tmp_path, b'{"q": "a", "a": "b"}\n{"question": "c", "answer": "d"}\n'))
     assert "d.jsonl:2: missing field 'q' (row has: answer, question)" in msg
 
@@ -65,11 +65,11 @@ def test_wrong_field_in_template(tmp_path):
     assert "d.jsonl:1: missing field 'passage'" in load_err(make(tmp_path, b'{"q": "a", "a": "b"}\n', spec))
 
 
-def test_empty_file(tmp_path):
+def test_an_empty_data_file_is_refused(tmp_path):
     assert "empty file, no instances" in load_err(make(tmp_path, b"\n  \n"))
 
 
-def test_binary_file(tmp_path):
+def test_binary_or_non_utf8_data_is_named_with_its_line(tmp_path):
     msg = load_err(make(tmp_path, b'{"q": "a", "a": "b"}\n\x89PNG\r\n\x1a\n\x00\x00\x00'))
     assert "d.jsonl:" in msg and ("binary" in msg or "UTF-8" in msg)
     assert "d.jsonl:2: not UTF-8" in load_err(make(tmp_path, b'{"q": "a", "a": "b"}\n\xff\xfe{}\n'))
@@ -85,7 +85,7 @@ def test_binary_file(tmp_path):
     (("scorer: f1", "scorer: f1\ntrain_splits: [train]"), r"'train' is not one of the splits"),
     (("fields:", "fields: [\n"), r"t\.yaml:\d+: invalid YAML"),
 ])
-def test_bad_spec_fields(tmp_path, edit, match):
+def test_each_bad_spec_field_is_named(tmp_path, edit, match):
     path = make(tmp_path, b'{"q": "a", "a": "b"}\n', SPEC.replace(*edit))
     with pytest.raises(DataError, match=match):
         get_task(path)

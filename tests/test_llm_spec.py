@@ -16,7 +16,7 @@ from flowforge.llm.sampling import truncate_at_stop
 CLI = [sys.executable, "-c", "from flowforge.cli import main; main()"]
 
 
-def test_parse_forms(tmp_path):
+def test_every_spec_form_parses_with_absolute_paths(tmp_path):
     assert parse_spec("embedded").kind == "embedded"
     s = parse_spec(f"hf:{tmp_path}+adapter:{tmp_path}")
     assert (s.kind, s.path, s.adapter) == ("hf", str(tmp_path.resolve()), str(tmp_path.resolve()))

@@ -17,7 +17,7 @@ BBH_TRAIN = {"causal_judgement", "disambiguation_qa", "formal_fallacies", "logic
              "tracking_shuffled_objects_three_objects", "tracking_shuffled_objects_five_objects"}
 
 
-def test_split_conventions():
+def test_builtin_split_sizes_training_splits_and_heldout_flags():
     s = {t.name: (t.splits, t.train_splits, t.heldout) for t in list_tasks()}
     assert s["gsm8k"] == ({"train": 7473, "validate": 264, "test": 1055}, ["train"], False)
     assert s["math"] == ({"validate": 119, "test": 486}, ["validate"], False)
@@ -148,7 +148,7 @@ def test_synth_passage_qa_answer_in_exactly_matching_sentence():
         assert t.score(i.reference, i).value == 1.0
 
 
-def test_user_spec_task(tmp_path):
+def test_a_user_spec_task_loads_binds_context_and_scores(tmp_path):
     (tmp_path / "d.jsonl").write_text(
         '{"q": "Capital of France?", "a": "Paris", "paras": ["Paris is in France.", "Rome is in Italy."]}\n'
         '{"q": "Capital of Italy?", "a": "Rome", "paras": ["Rome is in Italy."]}\n')
