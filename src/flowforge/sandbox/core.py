@@ -295,7 +295,7 @@ class ProcessSandbox:
         try:
             cand = _Candidate()
             # The tests' wall clock decides a timeout; the program's process is stopped when they end.
-            serve_limits = replace(limits, wall_s=limits.wall_s + START_TIMEOUT_S, cpu_s=limits.cpu_limit)
+            serve_limits = replace(limits, wall_s=limits.wall_s + START_TIMEOUT_S, cpu_s=None)
             cand.task = asyncio.ensure_future(self._execute({"mode": "serve", "program": program}, serve_limits, None,
                                                             on_start=cand.attach))
             try:
