@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_training_rl import TASK, _cfg, sft_adapter  # noqa: F401  (sft_adapter is a fixture)
+from test_training_rl import BAD, TASK, WF, _cfg
 from test_training_sft import WORKFLOW, _data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ def _launch(verb: str, config: dict, tmp_path: Path, port: int) -> subprocess.Co
     cmd = [launcher, "launch", "--config_file", str(CPU_DDP), "--main_process_port", str(port),
            "-m", "flowforge", "train", verb, "--config", str(settings)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env)
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=1200, env=env)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-5000:])
     return r
 
@@ -50,6 +50,7 @@ def _loads_as_adapter(base: Path, adapter: Path) -> None:
     assert any("lora_B" in n for n, _ in model.named_parameters())
 
 
+@pytest.mark.timeout(1800)
 def test_sft_two_processes_step_save_and_resume(tmp_path, tiny_model):
     base = tiny_model([WORKFLOW, "Task: add numbers. Operators: calculate(expression) You write workflows."] * 20)
     data = _data(tmp_path / "sft.jsonl", n=16)
@@ -76,12 +77,17 @@ def test_sft_two_processes_step_save_and_resume(tmp_path, tiny_model):
     _loads_as_adapter(base, tmp_path / "adapter")
 
 
-def test_rl_two_processes_step_save_and_resume(tmp_path, sft_adapter):  # noqa: F811
-    tiny, adapter = sft_adapter
-    cfg = _cfg(tmp_path / "rl", sft_adapter=adapter, base_model=str(tiny), timeout_s=30.0)
+@pytest.mark.timeout(1800)
+def test_rl_two_processes_step_save_and_resume(tmp_path, tiny_model):
+    """A fresh LoRA on the random tiny model: its samples are not workflows, so every reward is
+    the invalid one and the (embedded) executor is never asked; what is tested is the plumbing."""
+    from flowforge.training.rl import build_prompts
+
+    cfg = _cfg(tmp_path / "rl", sft_adapter="none", timeout_s=30.0)
+    prompts = [r["prompt"] for r in build_prompts(cfg)[0]]
+    tiny = tiny_model([m["content"] for p in prompts for m in p] + [WF, BAD] * 20, vocab_size=1500)
     out = tmp_path / "rl"
-    # the memorised workflows call only `calculate`, so the embedded executor is never asked
-    config = {"out_dir": str(out), "sft_adapter": str(adapter), "base_model": str(tiny), "tasks": [TASK],
+    config = {"out_dir": str(out), "sft_adapter": "none", "base_model": str(tiny), "tasks": [TASK],
               "operators": cfg.operators, "variants_per_task": 2, "k": 2, "num_generations": 4,
               "prompts_per_step": 1, "max_steps": 2, "max_completion_length": 48, "temperature": 0.6,
               "learning_rate": 5e-2, "save_steps": 1, "timeout_s": 30.0, "progress": False}
@@ -91,6 +97,7 @@ def test_rl_two_processes_step_save_and_resume(tmp_path, sft_adapter):  # noqa: 
     rewards = [json.loads(line) for line in (out / "rewards.jsonl").read_text().splitlines()]
     # every step, each rank generates one group of 4 and scores its own completions
     assert len(rewards) == 2 * 2 * 4 and {r["step"] for r in rewards} == {0, 1}
+    assert all(r["valid"] == 0.0 for r in rewards)  # random weights write no workflow
     assert (out / "checkpoint-2").is_dir() and (out / "rl.png").exists()
     _loads_as_adapter(tiny, out / "final")
 
