@@ -13,6 +13,13 @@ from pathlib import Path
 from flowforge.errors import UserError
 
 
+def _at_least_one(cfg, *names: str) -> None:
+    """UserError naming the flag of the first of `names` that is below 1."""
+    for name in names:
+        if getattr(cfg, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+
+
 @dataclass
 class SynthConfig:
     """flowforge's synthetic-data settings."""
@@ -36,9 +43,7 @@ class SynthConfig:
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
-        for name in ("k", "candidates_per_task", "top_m", "augment", "concurrency", "parallel_candidates"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        _at_least_one(self, "k", "candidates_per_task", "top_m", "augment", "concurrency", "parallel_candidates")
         if self.max_heavy_per_task < 0 or self.teacher_samples < 0:
             raise UserError("--max-heavy-per-task and --teacher-samples must be >= 0")
 
@@ -144,9 +149,7 @@ class RLRunConfig:
                             f"got {self.micro_batch_size}")
         if self.timeout_s <= 0:
             raise UserError(f"--timeout-s must be > 0, got {self.timeout_s}")
-        for name in ("k", "prompts_per_step", "max_steps", "variants_per_task", "max_completion_length", "save_steps"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        _at_least_one(self, "k", "prompts_per_step", "max_steps", "variants_per_task", "max_completion_length", "save_steps")
         if self.beta < 0 or self.temperature <= 0:
             raise UserError("--beta must be >= 0 and --temperature > 0")
         if self.weight_score <= 0:
