@@ -167,7 +167,7 @@ def run_case(host: Host, case: Case, level: str) -> tuple[bool, str]:
         why.append(f"expected timeout, got {res.error}")
     if case.expect == "memory" and not res.memory_exceeded:
         why.append(f"expected memory_exceeded, got {res.error}: {res.message[:80]}")
-    if elapsed > limits.wall_s + 3:
+    if elapsed > limits.wall_s + 10:  # the wall clock starts once the child is up; start-up on a busy machine is extra
         why.append(f"took {elapsed:.1f}s")
     why += host.host_problems()
     deadline = time.monotonic() + 1.0
