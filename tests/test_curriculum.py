@@ -23,7 +23,7 @@ TOOL_WINNERS = {
     "reverse_lookup": "retrieve_novel", "table_lookup": "table_cell", "passage_mc": "retrieve_option",
     "two_hop": "retrieve_two_hop", "compare_pair": "retrieve_compare", "statement_count": "claims_count",
     "ranking_mc": "table_extreme_option", "majority_reading": "numbers_vote", "count_matching": "table_count",
-    "expr_compare_mc": "options_extreme",
+    "expr_compare_mc": "options_extreme", "recipe_scale": "numbers_scale", "designer_count": "retrieve_count",
 }
 
 

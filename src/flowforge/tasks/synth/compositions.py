@@ -51,6 +51,18 @@ COMPOSITIONS: dict[str, str] = {
     nums = await ops.find_all(text=problem, kind="number")
     return await ops.calculate(expression=f"{nums[-1]} + ({nums[-1]} - {nums[-2]})")
 ''',
+    "numbers_scale": '''async def solve(problem, ops):
+    """Scale proportionally: the larger of the first two numbers, times the third, over the smaller."""
+    nums = [float(x) for x in await ops.find_all(text=problem, kind="number")]
+    big, small = max(nums[0], nums[1]), min(nums[0], nums[1])
+    return await ops.calculate(expression=f"{big} * {nums[2]} / {small}")
+''',
+    "retrieve_count": '''async def solve(problem, ops):
+    """Count the passages that mention the last name in the question together with its verb's stem."""
+''' + _Q + '''    who = (await ops.find_all(text=q, kind="name"))[-1]
+    hits = await ops.retrieve(query=q, k=100)
+    return str(len([h for h in hits if who in h and "design" in h]))
+''',
     "numbers_vote": '''async def solve(problem, ops):
     """The number that occurs most often in the problem."""
     nums = await ops.find_all(text=problem, kind="number")

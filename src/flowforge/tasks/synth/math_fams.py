@@ -156,6 +156,27 @@ def make_mean_reading(rng: random.Random) -> Instance:
     return Instance("", problem, _fmt(round(sum(vals) / len(vals), 2)))
 
 
+# ---- recipe_scale: scale a quantity from one batch size to another (find numbers -> ratio) ----
+
+INGREDIENTS = [("flour", "grams"), ("sugar", "grams"), ("milk", "millilitres"), ("rice", "grams"),
+               ("stock", "millilitres"), ("butter", "grams"), ("lentils", "grams"), ("oats", "grams")]
+
+
+def make_recipe_scale(rng: random.Random) -> Instance:
+    base = rng.randint(2, 8)
+    target = rng.choice([m for m in range(2, 41) if m != base])
+    per = rng.randint(5, 60)
+    amount = per * base
+    (food, unit), dish = rng.choice(INGREDIENTS), rng.choice(["stew", "porridge", "flatbread", "pudding", "soup"])
+    ask = rng.choice(["How many {u} of {f} are needed for {t} people?", "How much {f}, in {u}, serves {t} people?",
+                      "Scaled to feed {t} people, how many {u} of {f} does the recipe need?"]).format(u=unit, f=food, t=target)
+    intro = rng.choice(["A {d} recipe for {b} people uses {a} {u} of {f}.",
+                        "To make {d} for {b} people, a cook uses {a} {u} of {f}.",
+                        "{a} {u} of {f} go into a {d} that serves {b} people."]).format(d=dish, b=base, a=amount, u=unit,
+                                                                                        f=food)
+    return Instance("", f"{intro} The amounts scale in proportion. {ask}", str(per * target))
+
+
 NUMBER = "a single number (no units)"
 FAMILIES = [
     Family("nested_arith", "math", "last_number",
@@ -176,6 +197,10 @@ FAMILIES = [
     Family("sequence_next", "math", "last_number",
            "Number patterns: the first terms of a sequence that changes by a fixed step. The answer is the next "
            "term.", NUMBER, make_sequence_next, ("find_all", "calculate")),
+    Family("recipe_scale", "math", "last_number",
+           "Proportion word problems: a recipe's amount of one ingredient for some number of people, scaled to "
+           "another number of people. The answer is the scaled amount.", NUMBER, make_recipe_scale,
+           ("find_all", "calculate")),
     Family("table_total", "math", "last_number",
            "Table arithmetic (like TAT-QA): a Markdown table with one row per branch and one column per period, "
            "and a question asking for one branch's total over all periods. The answer is a whole number.",

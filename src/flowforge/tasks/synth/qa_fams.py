@@ -181,6 +181,22 @@ def make_compare_pair(rng: random.Random) -> Instance:
     return Instance("", _passage(sentences, rng, q), answer, {"passages": sentences})
 
 
+# ---- designer_count: how many landmarks one person designed (retrieve -> count) --------------
+
+def make_designer_count(rng: random.Random) -> Instance:
+    names = landmarks(rng, rng.randint(2, 4))
+    designers = people(rng, rng.randint(2, 4))
+    world = {
+        e: {"designer": rng.choice(designers), "year": rng.randint(1650, 1990), "town": rng.choice(TOWNS),
+            "height": rng.randint(12, 240)} for e in names}
+    sentences = _landmark_sentences(world, rng)
+    target = rng.choice(designers)
+    q = rng.choice(["How many of the landmarks did {p} design?", "How many landmarks in the passage were designed by {p}?",
+                    "Count the landmarks that {p} designed."]).format(p=target)
+    answer = sum(w["designer"] == target for w in world.values())
+    return Instance("", _passage(sentences, rng, q), str(answer), {"passages": sentences})
+
+
 SPAN = "a short span copied from the passage (a name, town, job or instrument)"
 FAMILIES = [
     Family("bio_lookup", "qa", "f1",
@@ -200,6 +216,10 @@ FAMILIES = [
            "designer and lists between three and six landmark names as options (A), (B), ...",
            "one of the options, as its letter in parentheses, e.g. (A)", make_passage_mc,
            ("retrieve", "novel_words", "match_option")),
+    Family("designer_count", "qa", "last_number",
+           "Counting over a passage about invented landmarks and their designers: the question asks how many "
+           "landmarks one person designed.", "a single whole number", make_designer_count,
+           ("find_all", "retrieve")),
     Family("two_hop", "qa", "f1",
            "Multi-hop question answering (like HotpotQA's bridge questions): a passage about invented landmarks "
            "and the people who designed them; the question asks for a fact about the designer of a landmark.",
