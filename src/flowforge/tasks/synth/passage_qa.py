@@ -1,7 +1,7 @@
 """synth/passage_qa: extractive questions over a generated passage about invented landmarks,
 with look-alike distractors (same name stem, other kind of landmark). The passage is long for a
-135M executor; a workflow that `retrieve`s the few matching sentences and then extracts the span
-wins over one that reads the whole passage. Single-hop, invented facts: nothing from HotpotQA."""
+135M executor; a workflow that `retrieve`s the few matching sentences, keeps the closest and cuts
+the answer out of it (`novel_words`) wins over one that reads the whole passage. Single-hop, invented facts: nothing from HotpotQA."""
 from __future__ import annotations
 
 import random
@@ -10,7 +10,7 @@ from flowforge.types import Instance
 
 DOMAIN = "qa"
 SCORER = "f1"
-WINNING = ["retrieve", "extract"]
+WINNING = ["retrieve", "best_match", "novel_words"]
 DESCRIPTION = ("Extractive reading comprehension over a long generated passage about invented places "
                "and their builders, years, sizes and towns, with many similar-sounding distractors. "
                "The answer is a short span copied from the passage.")

@@ -202,11 +202,11 @@ FAMILIES = [
     Family("bio_lookup", "qa", "f1",
            "Reading comprehension over short biographies of people with similar names (where they were born, "
            "their work, the instrument they play). The passage ends with a question about one person.",
-           SPAN, make_bio_lookup, ("retrieve", "novel_words")),
+           SPAN, make_bio_lookup, ("retrieve", "best_match", "novel_words")),
     Family("reverse_lookup", "qa", "f1",
            "Reading comprehension over a passage about invented landmarks with look-alike names (who designed "
            "them, when, where, how tall); the question names a person or a town and asks which landmark.",
-           "the landmark's name as written in the passage", make_reverse_lookup, ("retrieve", "novel_words")),
+           "the landmark's name as written in the passage", make_reverse_lookup, ("retrieve", "best_match", "novel_words")),
     Family("table_lookup", "qa", "f1",
            "Timetable questions: a Markdown table of departures (destination, time, platform, operator) and a "
            "question after 'Question:' about one cell.", "the table cell's text, exactly",
@@ -215,7 +215,7 @@ FAMILIES = [
            "Multiple-choice reading comprehension over a passage about invented landmarks: the question names a "
            "designer and lists between three and six landmark names as options (A), (B), ...",
            "one of the options, as its letter in parentheses, e.g. (A)", make_passage_mc,
-           ("retrieve", "novel_words", "match_option")),
+           ("retrieve", "best_match", "novel_words", "match_option")),
     Family("designer_count", "qa", "last_number",
            "Counting over a passage about invented landmarks and their designers: the question asks how many "
            "landmarks one person designed.", "a single whole number", make_designer_count,
@@ -223,10 +223,10 @@ FAMILIES = [
     Family("two_hop", "qa", "f1",
            "Multi-hop question answering (like HotpotQA's bridge questions): a passage about invented landmarks "
            "and the people who designed them; the question asks for a fact about the designer of a landmark.",
-           SPAN, make_two_hop, ("retrieve", "novel_words"), heldout=True),
+           SPAN, make_two_hop, ("retrieve", "best_match", "novel_words"), heldout=True),
     Family("compare_pair", "qa", "exact_match",
            "Comparison questions (like HotpotQA's comparison type): a passage about invented landmarks, and a "
            "question asking which of two of them is older, newer, taller or shorter.",
            "the name of one of the two landmarks, as written in the question", make_compare_pair,
-           ("find_all", "retrieve"), heldout=True),
+           ("find_all", "retrieve", "best_match"), heldout=True),
 ]

@@ -146,5 +146,5 @@ FAMILIES = [
     Family("expr_compare_mc", "reasoning", "bbh_exact",
            "Comparing expressions: between three and six lettered options, each an arithmetic expression; the "
            "question asks which has the largest or the smallest value.", OPTION_FORMAT, make_expr_compare_mc,
-           ("extract", "calculate"), heldout=True),
+           ("calculate",), heldout=True),
 ]
