@@ -9,7 +9,7 @@ from typing import Any
 from flowforge import answers as parse
 from flowforge.operators.context import OperatorError, OpContext
 
-_NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?![\w])|(?<![\w.])-?\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?!\w)")  # 1,250.50 and -3; not the 2 of "x2"
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")
 _QUOTE = re.compile(r"\"([^\"\n]{1,200})\"")
 _OPTION_LINE = re.compile(r"^\s*\(([A-Za-z])\)\s*(.+?)\s*$", re.M)
