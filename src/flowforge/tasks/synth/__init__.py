@@ -32,7 +32,9 @@ TRAINING = tuple(n for n, f in FAMILIES.items() if not f.heldout)
 HELDOUT = tuple(n for n, f in FAMILIES.items() if f.heldout)
 # Nominal sizes: train is effectively unlimited; validate/test are fixed index ranges. Streams are
 # disjoint by seed ("family/split/index"), and tests check that no problem text repeats across them.
+# Held-out families have no train split at all.
 SIZES = {"train": 100_000, "validate": 200, "test": 500}
+HELDOUT_SIZES = {"validate": 200, "test": 500}
 
 
 def instance(family: str, split: str, index: int) -> Instance:
@@ -46,7 +48,7 @@ def synth_task(family: str) -> Task:
     fam = FAMILIES[family]
     return Task(
         name=f"synth/{family}", domain=fam.domain, description=fam.description,
-        answer_format=fam.answer_format, scorer=fam.scorer, sizes=lambda: dict(SIZES),
+        answer_format=fam.answer_format, scorer=fam.scorer, sizes=lambda: dict(HELDOUT_SIZES if fam.heldout else SIZES),
         loader=lambda split, start, stop: [instance(family, split, i) for i in range(start, stop)],
         heldout=fam.heldout, train_splits=[] if fam.heldout else ["train"], procedural=True,
         winning_operators=list(fam.winning), source=f"flowforge.tasks.synth:{family}",
