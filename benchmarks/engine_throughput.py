@@ -4,8 +4,9 @@ Each engine runs in its own subprocess (so peak RSS is its own), through the LLM
 (micro-batched), on the same prompts: for each batch size B, B distinct chat prompts, greedy,
 --tokens new tokens per request at most; tokens/s = completion tokens / wall time, best of
 --repeats. Then the share of rows whose greedy output is identical across the engines (the B=max
-prompts), and the reference workflow's score with each engine as executor: --workflow on the first
---instances test instances of --task. The last line is the speed-up at batch 8.
+prompts), and the reference workflow's score with each engine as executor (one more subprocess
+each): --workflow on the first --instances test instances of --task. The last line is the
+speed-up at batch 8.
 
     nice -n 5 .venv/bin/python benchmarks/engine_throughput.py [--tokens 64] [--sizes 1 8 32]
         [--instances 50] [--task bbh/boolean_expressions] [--workflow cot]
@@ -54,18 +55,21 @@ async def _score(llm, args) -> dict:
 
 
 async def worker(args) -> dict:
-    """One engine, in this process: throughput per batch size, greedy texts, workflow score, peak RSS."""
+    """One engine, in this process: throughput per batch size and greedy texts (--phase speed), or
+    the workflow score (--phase score); peak RSS either way."""
     from flowforge.llm import load_llm
 
     llm = load_llm(f"embedded@{args.worker}", cache=False)
     t0 = time.perf_counter()
     await llm.complete(prompts(1)[0], max_tokens=2)  # load (and on first use convert) the weights
     res = {"engine": args.worker, "load_s": time.perf_counter() - t0, "tok_s": {}, "texts": {}}
-    for b in args.sizes:
-        runs = [await _batch(llm, prompts(b), args.tokens) for _ in range(args.repeats)]
-        res["tok_s"][b] = max(tok / dt for dt, tok, _ in runs)
-        res["texts"][b] = runs[0][2]
-    if args.instances:
+    if args.phase == "speed":
+        for b in args.sizes:
+            runs = [await _batch(llm, prompts(b), args.tokens) for _ in range(args.repeats)]
+            res["tok_s"][b] = max(tok / dt for dt, tok, _ in runs)
+            res["texts"][b] = runs[0][2]
+            print(f"  {args.worker} B={b}: {res['tok_s'][b]:.1f} tok/s", file=sys.stderr, flush=True)
+    else:
         res["workflow"] = await _score(llm, args)
     res["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return res
@@ -81,21 +85,23 @@ def main() -> None:
     ap.add_argument("--workflow", default="cot")
     ap.add_argument("--max-tokens", type=int, default=128, help="cap on each executor call in the workflow")
     ap.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
+    ap.add_argument("--phase", choices=("speed", "score"), default="speed", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(asyncio.run(worker(args))))
         return
 
-    res = {}
-    for engine in ENGINES:
-        cmd = [sys.executable, __file__, "--worker", engine, *sys.argv[1:]]
-        p = subprocess.run(cmd, capture_output=True, text=True)
+    def run(engine: str, phase: str) -> dict:
+        cmd = [sys.executable, __file__, "--worker", engine, "--phase", phase, *sys.argv[1:]]
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)  # progress goes to stderr
         if p.returncode != 0:
-            sys.exit(f"{engine} worker failed:\n{p.stderr[-3000:]}")
-        res[engine] = json.loads(p.stdout.strip().splitlines()[-1])
-        r = res[engine]
-        print(f"{engine:>12}: loaded in {r['load_s']:.1f}s, peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
+            sys.exit(f"{engine} worker failed (exit {p.returncode})")
+        return json.loads(p.stdout.strip().splitlines()[-1])
+
+    res = {e: run(e, "speed") for e in ENGINES}
     tr, ct = res["transformers"], res["ct2"]
+    for e in ENGINES:
+        print(f"{e:>12}: loaded in {res[e]['load_s']:.1f}s, peak RSS {res[e]['peak_rss_mib']:.0f} MiB", flush=True)
     print(f"greedy, <= {args.tokens} new tokens per request, tokens/s through the LLM interface")
     print(f"{'B':>3} {'transformers':>13} {'ct2 int8':>9} {'speed-up':>9}")
     for b in args.sizes:
@@ -103,13 +109,14 @@ def main() -> None:
         print(f"{b:>3} {t:>13.1f} {c:>9.1f} {c / t:>8.2f}×")
     big = str(max(args.sizes))
     same = sum(a == b for a, b in zip(tr["texts"][big], ct["texts"][big]))
-    print(f"greedy agreement: {same}/{len(tr['texts'][big])} rows identical ({100 * same / len(tr['texts'][big]):.0f}%)")
+    print(f"greedy agreement: {same}/{len(tr['texts'][big])} rows identical ({100 * same / len(tr['texts'][big]):.0f}%)",
+          flush=True)
     if args.instances:
         for e in ENGINES:
-            w = res[e]["workflow"]
+            w = run(e, "score")["workflow"]
             print(f"{args.workflow} on {args.task} ({w['n']} test instances), executor embedded@{e}: "
                   f"score {w['score']:.3f}, errors {w['errors']}, {w['seconds']:.0f}s"
-                  + (f" (first error: {w['first_error'][:200]})" if w["first_error"] else ""))
+                  + (f" (first error: {w['first_error'][:200]})" if w["first_error"] else ""), flush=True)
     if "8" in tr["tok_s"]:
         print(f"speed-up at batch 8: {ct['tok_s']['8'] / tr['tok_s']['8']:.2f}×")
 

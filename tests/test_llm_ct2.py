@@ -257,3 +257,40 @@ async def test_real_zero_lora_adapter_on_ct2_matches_base(tmp_path, real):
     assert adapted.engine_kind == "ct2" and adapted.engine is not real.engine
     assert convert.adapter_sha256(tmp_path / "ad")[:16] in adapted.engine.model_dir.name
     assert (await adapted.complete(q(7), max_tokens=5)).texts == (await real.complete(q(7), max_tokens=5)).texts
+
+
+@pytest.mark.model
+@pytest.mark.timeout(600)
+def test_ct2_close_mid_generation_and_clean_exit(real):
+    """close() ends the batch in flight at its next token; a process exiting mid-generation exits 0."""
+    import time
+
+    from flowforge.errors import BackendError
+    from flowforge.llm.batching import Request
+
+    eng = real.engine
+    req = Request(prompt_ids=eng.encode(q(3)), rows=1, copies=1, temperature=0.0, max_new=4000, stop=[], seeds=[0])
+    private = type(eng)(eng.model_dir)  # a second engine over the same conversion
+    private.submit(req)
+    while not req.future.running():
+        time.sleep(0.01)
+    t = time.monotonic()
+    private.close()
+    assert time.monotonic() - t < 10 and not private._thread.is_alive()
+    with pytest.raises(BackendError, match="closed"):
+        req.future.result(timeout=0)
+    code = (
+        "import time\n"
+        "from flowforge.llm import load_llm\n"
+        "from flowforge.llm.batching import Request\n"
+        "eng = load_llm('embedded@ct2', cache=False).load()\n"
+        "r = Request(prompt_ids=eng.encode([{'role': 'user', 'content': 'Count to 500.'}]), rows=1, copies=1,"
+        " temperature=0.0, max_new=4000, stop=[], seeds=[0])\n"
+        "eng.submit(r)\n"
+        "while not r.future.running():\n"
+        "    time.sleep(0.01)\n"
+        "time.sleep(0.3)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240,
+                       env={**os.environ, "FLOWFORGE_TORCH_THREADS": "1"})
+    assert p.returncode == 0 and "terminate called" not in p.stderr, p.stderr[-2000:]
