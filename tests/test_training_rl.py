@@ -138,5 +138,7 @@ def test_grpo_two_steps_changes_params_and_shares_instances(tmp_path, sft_adapte
     changed = [k for k in start if not torch.allclose(start[k].float(), end[k].float(), atol=1e-4)]
     assert changed, "GRPO did not change any LoRA parameter"
     log = [json.loads(line) for line in (tmp_path / "rl" / "log.jsonl").read_text().splitlines()]
-    assert any("time/reward_s" in r and "kl" in r for r in log)
+    steps = [r for r in log if "time/reward_s" in r and "kl" in r]
+    assert len(steps) == 2  # one split of the step time per optimizer step
+    assert all(r["time/generation_s"] > 0 and r["time/reward_s"] > 0 and r["time/update_s"] > 0 for r in steps)
     assert (tmp_path / "rl" / "rl.png").exists()

@@ -77,6 +77,7 @@ class WorkflowReward:
         self._cache_key: tuple | None = None
         self._cache: list[Parts] = []
         self.seconds = 0.0  # total time spent computing rewards
+        self.timeline: list[tuple[float, float]] = []  # (start, end) of each computation, monotonic
         self.calls = 0
 
     # -- TRL interface ------------------------------------------------------------------------
@@ -102,6 +103,7 @@ class WorkflowReward:
             self._cache_key = key
             dt = time.monotonic() - t0
             self.seconds += dt
+            self.timeline.append((t0, t0 + dt))
             self.calls += 1
             if log_metric is not None:
                 log_metric("reward/seconds", dt)

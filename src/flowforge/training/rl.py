@@ -37,9 +37,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from transformers import TrainerCallback
 
 from flowforge.training.config import RLRunConfig
 from flowforge.training.common import (
@@ -82,41 +83,31 @@ def build_prompts(cfg: RLRunConfig) -> tuple[list[dict[str, Any]], dict[str, tup
     return rows, variants
 
 
-def _timed_trainer_class():
-    """GRPOTrainer that logs the step time split: generation / reward / update (seconds per step)."""
-    from trl import GRPOTrainer
+class StepTimes(TrainerCallback):
+    """Splits each optimizer step's wall time into generation, reward execution and update, from
+    public hooks only: the step's begin and end (callback events) and the reward's own timeline
+    (`WorkflowReward.timeline`). TRL generates a step's completions just before it asks for their
+    rewards, so generation is the time from the step's start to its first reward computation.
+    Adds `time/generation_s`, `time/reward_s` and `time/update_s` to the step's log line (this
+    callback must come before the one that writes the log)."""
 
-    class TimedGRPOTrainer(GRPOTrainer):
-        _t = defaultdict(float)
+    def __init__(self, reward: WorkflowReward):
+        self.reward, self.t0, self.last = reward, 0.0, {}
 
-        def _generate(self, prompts):
-            t0 = time.monotonic()
-            try:
-                return super()._generate(prompts)
-            finally:
-                self._t["generation"] += time.monotonic() - t0
+    def on_step_begin(self, args, state, control, **kw):
+        self.t0 = time.monotonic()
 
-        def _calculate_rewards(self, *args, **kw):
-            t0 = time.monotonic()
-            try:
-                return super()._calculate_rewards(*args, **kw)
-            finally:
-                self._t["reward"] += time.monotonic() - t0
+    def on_step_end(self, args, state, control, **kw):
+        now = time.monotonic()
+        spans = [(s, e) for s, e in self.reward.timeline if s >= self.t0]
+        reward = sum(e - s for s, e in spans)
+        generation = spans[0][0] - self.t0 if spans else 0.0
+        self.last = {"time/generation_s": round(generation, 3), "time/reward_s": round(reward, 3),
+                     "time/update_s": round(now - self.t0 - generation - reward, 3)}
 
-        def training_step(self, *args, **kw):
-            self._t.clear()
-            t0 = time.monotonic()
-            out = super().training_step(*args, **kw)
-            total = time.monotonic() - t0
-            # called once per micro-batch and TRL logs the mean over an optimizer step's calls,
-            # so scaling by their number logs the step's total
-            a, m = self.args.gradient_accumulation_steps, self._metrics["train"]
-            m["time/generation_s"].append(a * self._t["generation"])
-            m["time/reward_s"].append(a * self._t["reward"])
-            m["time/update_s"].append(a * (total - self._t["generation"] - self._t["reward"]))
-            return out
-
-    return TimedGRPOTrainer
+    def on_log(self, args, state, control, logs=None, **kw):
+        if logs is not None and "reward" in logs:
+            logs.update(self.last)
 
 
 def load_policy(cfg: RLRunConfig):
@@ -155,6 +146,7 @@ def train_rl(cfg: RLRunConfig, executor=None, reward_run=None) -> dict[str, Any]
     """Train (or resume) GRPO; returns the run summary (also run_summary.json).
     `executor` overrides cfg.executor (tests pass a fake); `reward_run` wraps the runtime call."""
     from datasets import Dataset
+    from trl import GRPOTrainer
 
     from flowforge.llm import load_llm
 
@@ -168,10 +160,10 @@ def train_rl(cfg: RLRunConfig, executor=None, reward_run=None) -> dict[str, Any]
                             log_path=cfg.out_dir / "rewards.jsonl", run=reward_run)
     model, tok, peft_config, base_path = load_policy(cfg)
     args = grpo_config(cfg)
-    trainer = _timed_trainer_class()(
+    trainer = GRPOTrainer(
         model=model, args=args, reward_funcs=reward.functions(), train_dataset=Dataset.from_list(rows),
         processing_class=tok, peft_config=peft_config,
-        callbacks=[RunLogCallback(cfg.out_dir, ("reward", "rewards/score/mean", "kl"), show=cfg.progress)])
+        callbacks=[StepTimes(reward), RunLogCallback(cfg.out_dir, ("reward", "rewards/score/mean", "kl"), show=cfg.progress)])
     resume = last_checkpoint(cfg.out_dir)
     # 3. train, save, plot
     train_or_load_finished(trainer, resume, cfg.max_steps)
