@@ -142,3 +142,28 @@ def test_grpo_two_steps_changes_params_and_shares_instances(tmp_path, sft_adapte
     assert len(steps) == 2  # one split of the step time per optimizer step
     assert all(r["time/generation_s"] > 0 and r["time/reward_s"] > 0 and r["time/update_s"] > 0 for r in steps)
     assert (tmp_path / "rl" / "rl.png").exists()
+
+
+def test_step_times_split_a_step_into_generation_reward_and_update():
+    """The callback reads the step's begin/end and the reward's timeline; it adds the split to
+    the step's log line and leaves other log lines alone."""
+    import time
+
+    from flowforge.training.rl import StepTimes
+
+    class Reward:
+        timeline: list = []
+
+    timer = StepTimes(Reward())
+    timer.on_step_begin(None, None, None)
+    t0 = timer.t0
+    Reward.timeline += [(t0 - 5.0, t0 - 4.0), (t0 + 0.2, t0 + 0.5), (t0 + 0.6, t0 + 0.7)]  # the first is an earlier step's
+    time.sleep(0.9)
+    timer.on_step_end(None, None, None)
+    logs, other = {"reward": 0.5, "kl": 0.1}, {"train_runtime": 3.0}
+    timer.on_log(None, None, None, logs=logs)
+    timer.on_log(None, None, None, logs=other)
+    assert logs["time/generation_s"] == pytest.approx(0.2, abs=1e-3)
+    assert logs["time/reward_s"] == pytest.approx(0.4, abs=1e-3)
+    assert logs["time/update_s"] == pytest.approx(0.3, abs=0.1)
+    assert other == {"train_runtime": 3.0}
