@@ -127,7 +127,12 @@ async def main_async(args) -> None:
     executor = load_llm(args.executor)
     pool = candidates()
     if args.workflows:
-        pool = {n: s for n, s in pool.items() if n in args.workflows.split(",")}
+        wanted = args.workflows.split(",")
+        missing = [w for w in wanted if w not in pool]
+        if missing:
+            print(f"unknown workflow {missing[0]!r}; known: {', '.join(pool)}", file=sys.stderr)
+            raise SystemExit(2)
+        pool = {n: s for n, s in pool.items() if n in wanted}
     names = list(pool)
     tools = [n for n in names if not uses_executor(pool[n], opset)]
     llm = sorted((n for n in names if n not in tools), key=lambda n: (n not in FIRST, FIRST.index(n) if n in FIRST else 0))

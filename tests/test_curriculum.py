@@ -212,3 +212,21 @@ def test_new_tools_are_in_the_default_set_and_the_prompt_stays_short():
         t = get_task(name)
         text = "\n".join(m["content"] for m in WORKFLOW.messages(t.description, t.answer_format, s.for_task(t)))
         assert len(text) < 3400  # ~740 SmolLM2 tokens at most (measured); the target is 800
+
+
+def test_oracle_is_chosen_on_validate_and_reported_on_test():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "curriculum.py"
+    spec = importlib.util.spec_from_file_location("curriculum_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    nan = float("nan")
+    cells = {"validate/io": {"score": 0.1}, "validate/a": {"score": 0.9}, "validate/b": {"score": 0.9},
+             "validate/c": {"score": nan}, "test/a": {"score": 0.7, "stderr": 0.05, "n": 50},
+             "test/io": {"score": 1.0, "stderr": 0.0, "n": 50}}
+    o = bench.oracle(cells, ["io", "a", "b", "c"])
+    assert (o["workflow"], o["test"], o["pool"]) == ("a", 0.7, "4/4")  # test scores never choose; ties go first
+    assert bench.oracle({}, ["io"]) is None
+    assert bench.stderr([1.0, 0.0, 1.0, 0.0]) == pytest.approx(0.2887, abs=1e-4)
