@@ -1,4 +1,4 @@
-"""Evaluation suites (DESIGN.md, Evaluation protocol): which tasks, with which operator set.
+"""Evaluation suites (ARCHITECTURE.md, Evaluation protocol): which tasks, with which operator set.
 
 Every suite is scored on TEST splits only. `in-domain` is the tasks the generator was trained
 on (their training-side splits); `held-out` is never trained on; `new-operators` reruns the

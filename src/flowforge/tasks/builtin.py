@@ -1,7 +1,7 @@
 """Built-in benchmark tasks over the bundled data (flowforge/data, see its LICENSES.md).
 
 Each dataset has one row converter (row -> Instance); the table at the bottom says which
-splits each task exposes (DESIGN.md "Evaluation protocol"). Problems follow AFlow: DROP and
+splits each task exposes (ARCHITECTURE.md "Evaluation protocol"). Problems follow AFlow: DROP and
 HotpotQA pass the whole passage + question as the problem, and also bind the passages for
 `retrieve`; code tasks bind the visible tests and the entry point.
 """

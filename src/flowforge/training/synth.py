@@ -3,7 +3,7 @@
     flowforge train synth --out runs/synth                      # embedded executor, K=3
     flowforge train synth --out runs/synth --teacher openai:gpt-4o-mini@https://api.openai.com/v1
 
-1. For every training task (DESIGN.md protocol: gsm8k train, math/mbpp/drop validate, the 12 BBH
+1. For every training task (ARCHITECTURE.md protocol: gsm8k train, math/mbpp/drop validate, the 12 BBH
    training tasks' train split, `synth/*` train; held-out tasks are refused), sample candidate
    workflows from `training/templates.py` (plus, optionally, a teacher generator).
 2. Run each candidate on the same K training instances with the executor through
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 # ---- which tasks may be trained on ------------------------------------------------------
 
 def assert_trainable(task: "Task") -> None:
-    """Held-out tasks never contribute training data (DESIGN.md, evaluation protocol)."""
+    """Held-out tasks never contribute training data (ARCHITECTURE.md, Evaluation protocol)."""
     if task.heldout:
         raise UserError(f"task {task.name} is held out (zero-shot evaluation only); it may never be used for "
                         "training, synthetic data or selection. Drop it from --tasks.")

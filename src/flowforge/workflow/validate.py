@@ -1,5 +1,5 @@
-"""The workflow language: parse a workflow and check its AST against the whitelist of DESIGN.md
-("Workflow format"). Stdlib only. Every violation names its line and a rule id; that text is
+"""The workflow language: parse a workflow and check its AST against a whitelist (the README's
+"Workflows"). Stdlib only. Every violation names its line and a rule id; that text is
 also the training signal for invalid generations.
 
 Rules: syntax, module-level, signature, import, dunder, attribute, unknown-operator,
