@@ -66,6 +66,7 @@ def test_api_generate_evaluate_and_search_with_fakes(tmp_path):
     assert "on validate" in by["search:fake-opt"].label and "validate" in by["generator_bo2:fake-gen"].label
     table = json.loads((tmp_path / "eval" / "eval.json").read_text())
     assert table["meta"]["tasks"] == SPEC and len(table["cells"]) == 4
+    assert (tmp_path / "eval" / "eval.md").read_text().startswith(f"## flowforge eval: {SPEC}\n")
 
     res = ff.search_workflow(SPEC, OPS, rounds=1, optimizer=llms["fake-opt"], executor=llms["fake-exec"],
                              out_dir=tmp_path / "search", val_limit=2)

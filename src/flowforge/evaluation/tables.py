@@ -77,7 +77,7 @@ def to_json(results: list[CellResult], meta: dict[str, Any]) -> str:
 def write_tables(results: list[CellResult], out_dir: Path, meta: dict[str, Any]) -> list[Path]:
     paths = [out_dir / "eval.json", out_dir / "eval.md", out_dir / "eval.csv"]
     paths[0].write_text(to_json(results, meta))
-    paths[1].write_text(to_markdown(results, f"flowforge eval: {meta.get('suite', '')}"))
+    paths[1].write_text(to_markdown(results, f"flowforge eval: {meta.get('suite') or meta.get('tasks') or ''}"))
     paths[2].write_text(to_csv(results))
     return paths
 
