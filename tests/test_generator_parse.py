@@ -91,3 +91,19 @@ def test_repair_adds_missing_ops_param_and_returns_last_await(opset):
 def test_signature_with_extra_params_is_not_guessed(opset):
     parsed = parse_workflow("async def solve(a, b, c):\n    return a\n", opset)
     assert not parsed.valid and "signature" in parsed.error
+
+
+def test_string_key_on_a_str_result_is_repaired_to_the_text():
+    from flowforge.operators import load_operator_set
+
+    raw = ("```python\nasync def solve(problem, ops):\n"
+           "    r = await ops.generate(instruction='Solve.', input=problem)\n"
+           "    x = await ops.extract(text=r['answer'], kind='number')\n"
+           "    return x['answer']\n```")
+    p = parse_workflow(raw, load_operator_set("default"))
+    assert p.valid, p.error
+    assert "string key on a str" in p.repairs
+    assert "text=r," in p.source and "return x\n" in p.source and "['answer']" not in p.source
+    keep = raw.replace("ops.generate(instruction='Solve.', input=problem)", "ops.answer_generate(input=problem)")
+    p = parse_workflow(keep, load_operator_set("default"))  # a dict result keeps its key; the str one is repaired
+    assert p.valid and "r['answer']" in p.source and "return x\n" in p.source

@@ -2,8 +2,9 @@
 
 Repairs only what is trivial and unambiguous: code-block extraction, tabs and stray indentation,
 `def solve` written without `async`, `ops.x(...)` calls written without `await`, a truncated
-last line, `solve`'s signature (type hints, defaults, renamed or missing `problem`/`ops`), and a
-last computed value that is never returned. Everything else is left to the validator, whose message names the line and rule.
+last line, `solve`'s signature (type hints, defaults, renamed or missing `problem`/`ops`), a
+last computed value that is never returned, and `r["answer"]` where `r` is a str result (it always
+raises TypeError; the text itself was meant). Everything else is left to the validator, whose message names the line and rule.
 """
 from __future__ import annotations
 
@@ -132,9 +133,16 @@ def repair(code: str) -> tuple[str, list[str]]:
 
 def parse_workflow(raw: str, opset: "OperatorSet") -> ParsedWorkflow:
     """Extract, repair and validate one generation."""
-    from flowforge.workflow.validate import validate_workflow
+    from flowforge.workflow.validate import drop_str_keys, validate_workflow
 
     source, repairs = repair(extract_code(raw))
+    for _ in range(3):  # r["answer"] on a str result: the text itself (each pass may reveal another)
+        fixed = drop_str_keys(source, opset)
+        if fixed is None:
+            break
+        source = fixed
+        if "string key on a str" not in repairs:
+            repairs.append("string key on a str")
     try:
         tree = validate_workflow(source, opset)
         if not any(isinstance(n, ast.Return) and n.value is not None for n in ast.walk(tree)):

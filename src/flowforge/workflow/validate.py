@@ -226,6 +226,7 @@ class _Types:
 
     def __init__(self, opset, err):
         self.opset, self.err, self.seen = opset, err, set()
+        self.str_keyed: list[ast.Subscript] = []  # `s["key"]` on a str: always a TypeError
 
     def report(self, node: ast.AST, msg: str) -> None:
         if (node.lineno, msg) not in self.seen:
@@ -442,6 +443,8 @@ class _Types:
         what, name = value.kind, _src(n.value)
         if isinstance(key_node, ast.Slice):
             return value if what in ("str", "list") else ANY
+        if what == "str" and _const_str(key_node) is not None:
+            self.str_keyed.append(n)
         if what in ("str", "list", "num", "none") and key.kind == "str":
             hint = ("; it is already the text, use it directly" if what == "str"
                     else "; index it with a number" if what == "list" else "")
@@ -510,6 +513,31 @@ def _const_str(node: ast.AST | None) -> str | None:
 def _src(node: ast.AST) -> str:
     text = ast.unparse(node)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def drop_str_keys(source: str, opset) -> str | None:
+    """`r["answer"]` where `r` is a str (e.g. the result of `generate`) always raises TypeError;
+    the text itself is what was meant. `source` with every such subscript replaced by the value
+    it indexes, or None when there is none (or the source does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, RecursionError, MemoryError):
+        return None
+    solve = next((n for n in tree.body if isinstance(n, ast.AsyncFunctionDef) and n.name == "solve"), None)
+    if solve is None:
+        return None
+    types = _Types(opset, lambda *a: None)
+    types.block(solve.body, {"problem": STR})
+    if not types.str_keyed:
+        return None
+    drop = {id(n) for n in types.str_keyed}
+
+    class _Drop(ast.NodeTransformer):
+        def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+            node = self.generic_visit(node)
+            return node.value if id(node) in drop else node
+
+    return ast.unparse(_Drop().visit(tree))
 
 
 MAX_SOURCE_CHARS = 256_000  # ~100x a reference workflow; parse + check stay well under a second
