@@ -401,7 +401,8 @@ def eval_cmd(
                                        search_rounds=search_rounds, search_limit=search_limit,
                                        select_limit=select_limit, progress=progress))
     title = suite or ("tasks " + ", ".join(dict.fromkeys(r.task for r in results)) if tasks else DEFAULT_SUITE)
-    meta = {"suite": suite, "tasks": tasks, "methods": methods, "executor": executor, "limit": limit}
+    meta = {"suite": suite or (None if tasks else DEFAULT_SUITE), "tasks": tasks, "methods": methods,
+            "executor": executor, "limit": limit}
     paths = write_tables(results, out, meta)
     console.print(rich_table(results, f"flowforge eval: {title} (test splits)"))
     console.print("tables: " + ", ".join(str(p) for p in paths), highlight=False)
