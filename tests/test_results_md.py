@@ -1,4 +1,4 @@
-"""RESULTS.md is generated: it matches what benchmarks/results_md.py renders from results/*.json,
+"""RESULTS.md is generated: it matches what benchmarks/results_md.py renders from results/tables/,
 and an eval directory's table can be added without copying numbers by hand."""
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def results_md():
 
 
 def test_results_md_is_rendered_from_the_committed_json(results_md):
-    tables = results_md.load(ROOT / "results")
+    tables = results_md.load(ROOT / "results" / "tables")
     assert tables and (ROOT / "RESULTS.md").read_text() == results_md.render(tables)
     for t in tables:
         assert t["command"] and all(len(r) == len(t["columns"]) for r in t["rows"]), t["file"]
