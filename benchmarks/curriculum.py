@@ -67,6 +67,19 @@ async def run_cell(family: str, split: str, name: str, source: str, n: int, args
             "calls_per_instance": s.usage.calls / max(1, s.n), "seconds": round(s.seconds, 1)}
 
 
+def cell_from_dir(path: Path) -> dict | None:
+    """A cell from a run dir's results.jsonl as far as it got (None if it has no results)."""
+    lines = path / "results.jsonl"
+    if not lines.exists():
+        return None
+    rows = [json.loads(ln) for ln in lines.read_text().splitlines() if ln.strip()]
+    scores = [float(r["score"]) for r in rows if r.get("score") is not None and not math.isnan(float(r["score"]))]
+    if not scores:
+        return None
+    return {"score": sum(scores) / len(scores), "stderr": stderr(scores), "n": len(scores),
+            "errors": sum(bool(r.get("error")) for r in rows)}
+
+
 def oracle(cells: dict[str, dict], names: list[str]) -> dict | None:
     """The candidate with the best validate score (ties: listed first), with its test cell."""
     scored = [(cells[f"validate/{n}"]["score"], -i, n) for i, n in enumerate(names)
@@ -154,6 +167,17 @@ async def main_async(args) -> None:
         table[fam]["oracle"] = oracle(table[fam]["cells"], names)
         write_json(args.json, table, {**meta, "updated": time.strftime("%H:%M:%S", time.gmtime())})
 
+    if args.summarise_only:  # read what the run dirs hold, whatever n they reached; run nothing
+        for fam in families:
+            for key in (f"{sp}/{n}" for n in names for sp in ("validate", "test")):
+                cell = cell_from_dir(args.out / fam / key.replace(":", "_"))
+                if cell:
+                    table[fam]["cells"][key] = cell
+            table[fam]["oracle"] = oracle(table[fam]["cells"], names)
+        write_json(args.json, table, {**meta, "summarised": True, "n_test": "as reached per cell"})
+        print_table(table, names)
+        return
+
     async def oracle_tests() -> None:  # the oracle's pick, scored on test
         await asyncio.gather(*[do(f, "test", table[f]["oracle"]["workflow"], args.n_test) for f in families
                                if table[f].get("oracle")])
@@ -187,6 +211,8 @@ def main() -> None:
     p.add_argument("--max-tokens", type=int, default=None, help="cap on every executor call")
     p.add_argument("--concurrency", type=int, default=3, help="instances at once per cell")
     p.add_argument("--out", type=Path, default=Path("runs/curriculum"))
+    p.add_argument("--summarise-only", action="store_true",
+                   help="build the table from the run dirs under --out as far as they got; run nothing")
     p.add_argument("--json", type=Path, default=Path("results/curriculum.json"))
     args = p.parse_args()
     if args.n_test < 1 or args.n_validate < 1:
