@@ -48,6 +48,13 @@ class CT2Engine(BatchingEngine):
         self.eos_ids = sorted(eos)
         super().__init__(tok, max_rows=max_rows, gather_s=gather_s)
 
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the worker, then free the decoder while the interpreter is alive: its C++ threads
+        destroyed at finalisation abort the process ("terminate called without an active exception")."""
+        super().close(timeout)
+        if not self._thread.is_alive():
+            self.generator = None
+
     def _generate(self, reqs: list[Request]) -> list[tuple[list[str], int]]:
         rows = []  # (request index, prompt ids, temperature, max_new, stop)
         for i, r in enumerate(reqs):
