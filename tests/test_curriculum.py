@@ -24,6 +24,7 @@ TOOL_WINNERS = {
     "two_hop": "retrieve_two_hop", "compare_pair": "retrieve_compare", "statement_count": "claims_count",
     "ranking_mc": "table_extreme_option", "majority_reading": "numbers_vote", "count_matching": "table_count",
     "expr_compare_mc": "options_extreme", "recipe_scale": "numbers_scale", "designer_count": "retrieve_count",
+    "formula_function": "spec_formula", "mapping_function": "spec_mapping", "piecewise_function": "spec_piecewise",
 }
 
 
@@ -121,7 +122,7 @@ def test_winning_tool_composition_scores_high_without_the_executor(family):
 
 
 def test_distinct_winning_compositions_and_heldout_operators_are_seen_in_training():
-    assert len(set(TOOL_WINNERS.values()) | {"code_retry"}) >= 6
+    assert len(set(TOOL_WINNERS.values())) >= 6
     seen = set().union(*(FAMILIES[f].winning for f in TRAINING))
     for f in HELDOUT:
         assert set(FAMILIES[f].winning) <= seen, f
@@ -175,6 +176,7 @@ def test_find_all_kinds():
     assert run(tt.find_all(ctx(), text, "number")) == ["1250.50", "1834", "-3"]
     assert run(tt.find_all(ctx(), text, "name")) == ["Varnel Bridge", "Ada Quill"]
     assert run(tt.find_all(ctx(), text, "quote")) == ["early", "late"]
+    assert run(tt.find_all(ctx(), "Write `f(x)` returning `x * 2` now.", "code")) == ["f(x)", "x * 2"]
     with pytest.raises(OperatorError, match="kind"):
         run(tt.find_all(ctx(), text, "date"))
 

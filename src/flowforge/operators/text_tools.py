@@ -12,6 +12,7 @@ from flowforge.operators.context import OperatorError, OpContext
 _NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?!\w)")  # 1,250.50 and -3; not the 2 of "x2"
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")
 _QUOTE = re.compile(r"\"([^\"\n]{1,200})\"")
+_CODE = re.compile(r"`([^`\n]{1,200})`")
 _OPTION_LINE = re.compile(r"^\s*\(([A-Za-z])\)\s*(.+?)\s*$", re.M)
 _STOP = frozenset(
     "a an the of in on at to by for from with and or is are was were be been it its this that which who whom "
@@ -47,7 +48,7 @@ def _first_block(lines: list[str], is_row) -> list[str]:
 
 
 async def find_all(ctx: OpContext, text: str, kind: str) -> list:
-    """Every "number", "name" (capitalised words) or "quote" in `text`, in order of appearance."""
+    """Every "number", "name" (capitalised words), "quote" or `code` span in `text`, in order."""
     text, kind = str(text)[-parse.MAX_TEXT:], str(kind).lower().strip()
     if kind == "number":
         return [m.group(0).replace(",", "") for m in _NUMBER.finditer(text)]
@@ -62,7 +63,9 @@ async def find_all(ctx: OpContext, text: str, kind: str) -> list:
         return names
     if kind == "quote":
         return _QUOTE.findall(text)
-    raise OperatorError(f"find_all: kind must be number, name or quote, not {kind!r}")
+    if kind == "code":
+        return _CODE.findall(text)
+    raise OperatorError(f"find_all: kind must be number, name, quote or code, not {kind!r}")
 
 
 def _words(text: str) -> list[str]:

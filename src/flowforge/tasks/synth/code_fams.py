@@ -1,6 +1,7 @@
-"""Small-function families (MBPP-like): a one-sentence spec, a required name, two visible tests and
-hidden tests. The spec is short enough that a weak coder gets it right in some samples; the
-winning composition writes code, runs the visible tests and tries again until they pass."""
+"""Small-function families (MBPP-like): a one-sentence spec whose code pieces (signature, formula,
+condition, keys and values) are written in backticks, a required name, two visible tests and hidden
+tests. A 135M coder rarely writes even these correctly; the winning composition assembles the
+function from the spec's code spans, runs the visible tests, and falls back to writing code."""
 from __future__ import annotations
 
 import random
@@ -46,9 +47,9 @@ def make_formula_function(rng: random.Random) -> Instance:
     expr = _formula(rng, args)
     ep = _name(rng)
     fn = eval(f"lambda {', '.join(args)}: {expr}")  # noqa: S307 - an expression built above from names and ints
-    spec = rng.choice(["Write a Python function `{ep}({s})` that returns {e}.",
-                       "Implement `{ep}({s})`, which computes and returns the value of {e}.",
-                       "Define a function `{ep}({s})` returning {e} for integer inputs."]).format(
+    spec = rng.choice(["Write a Python function `{ep}({s})` that returns `{e}`.",
+                       "Implement `{ep}({s})`, which computes and returns the value of `{e}`.",
+                       "Define a function `{ep}({s})` returning `{e}` for integer inputs."]).format(
         ep=ep, s=", ".join(args), e=expr)
     inputs = [tuple(rng.randint(-20, 50) for _ in args) for _ in range(6)] + [tuple(0 for _ in args)]
     return _instance(ep, spec, fn, inputs, f"def {ep}({', '.join(args)}):\n    return {expr}\n")
@@ -65,9 +66,9 @@ def make_mapping_function(rng: random.Random) -> Instance:
     table = {k: rng.randint(1, 99) for k in keys}
     default = rng.choice([0, -1, rng.randint(100, 200)])
     ep = _name(rng)
-    pairs = ", ".join(f"'{k}' gives {v}" for k, v in table.items())
+    pairs = ", ".join(f"`'{k}'` gives `{v}`" for k, v in table.items())
     spec = rng.choice(["Write a Python function `{ep}(key)` that returns a number for a string key: {p}; any other "
-                       "key gives {d}.", "Implement `{ep}(key)`: {p}. Every other key returns {d}."]).format(
+                       "key gives `{d}`.", "Implement `{ep}(key)`: {p}. Every other key returns `{d}`."]).format(
         ep=ep, p=pairs, d=default)
     inputs = [(k,) for k in keys] + [(rng.choice(["purple", "tiny", "platinum", "none"]),)]
     rng.shuffle(inputs)
@@ -82,8 +83,8 @@ def make_piecewise_function(rng: random.Random) -> Instance:
     hi, lo = f"x * {c1}", f"x + {c2}" if rng.random() < 0.5 else f"{c3}"
     ep = _name(rng)
     fn = eval(f"lambda x: ({hi}) if x > {t} else ({lo})")  # noqa: S307 - built above from ints
-    spec = rng.choice(["Write a Python function `{ep}(x)` that returns {hi} when x is greater than {t}, and {lo} "
-                       "otherwise.", "Implement `{ep}(x)`: if x > {t} return {hi}; else return {lo}."]).format(
+    spec = rng.choice(["Write a Python function `{ep}(x)` that returns `{hi}` when `x > {t}`, and `{lo}` "
+                       "otherwise.", "Implement `{ep}(x)`: if `x > {t}` return `{hi}`; else return `{lo}`."]).format(
         ep=ep, hi=hi, lo=lo, t=t)
     inputs = [(t + rng.randint(1, 50),), (t - rng.randint(1, 50),), (t,), (t + 1,), (rng.randint(-50, 300),)]
     return _instance(ep, spec, fn, inputs, f"def {ep}(x):\n    return ({hi}) if x > {t} else ({lo})\n")
@@ -92,14 +93,15 @@ def make_piecewise_function(rng: random.Random) -> Instance:
 FAMILIES = [
     Family("formula_function", "code", "code_tests",
            "Small Python functions (like MBPP's simplest problems) that return an arithmetic formula of their "
-           "integer arguments, stated in the spec; checked by hidden tests. Two visible tests are given.",
-           CODE_FORMAT, make_formula_function, ("code_generate", "run_tests")),
+           "integer arguments, given in the spec in backticks; checked by hidden tests. Two visible tests are given.",
+           CODE_FORMAT, make_formula_function, ("find_all", "run_tests")),
     Family("mapping_function", "code", "code_tests",
            "Small Python functions that map a few string keys to numbers, with a default for any other key, as "
-           "listed in the spec; checked by hidden tests. Two visible tests are given.",
-           CODE_FORMAT, make_mapping_function, ("code_generate", "run_tests")),
+           "listed in the spec in backticks; checked by hidden tests. Two visible tests are given.",
+           CODE_FORMAT, make_mapping_function, ("find_all", "run_tests")),
     Family("piecewise_function", "code", "code_tests",
-           "Small Python functions defined piecewise: one formula above a threshold and another at or below it; "
+           "Small Python functions defined piecewise: one formula when a condition holds and another otherwise, all "
+           "in backticks; "
            "checked by hidden tests including the threshold itself. Two visible tests are given.",
-           CODE_FORMAT, make_piecewise_function, ("code_generate", "run_tests"), heldout=True),
+           CODE_FORMAT, make_piecewise_function, ("find_all", "run_tests"), heldout=True),
 ]

@@ -134,6 +134,47 @@ COMPOSITIONS: dict[str, str] = {
     pick = min(values) if low else max(values)
     return names[-2:][values.index(pick)]
 ''',
+    "spec_formula": '''async def solve(problem, ops):
+    """Build the function from the spec's backticked signature and formula; test it; else write code."""
+    spans = await ops.find_all(text=problem, kind="code")
+    code = f"def {spans[0]}:\\n    return {spans[1]}\\n"
+    check = await ops.run_tests(solution=code)
+    tries = 0
+    while not check["passed"] and tries < 3:
+        code = await ops.code_generate(instruction="Write the function exactly as specified.")
+        check = await ops.run_tests(solution=code)
+        tries += 1
+    return code
+''',
+    "spec_mapping": '''async def solve(problem, ops):
+    """Build a lookup function from the spec's backticked keys, values and default; test it; else write code."""
+    spans = await ops.find_all(text=problem, kind="code")
+    arg = spans[0].split("(")[1].rstrip(")")
+    pairs = spans[1:-2]
+    table = ", ".join([f"{pairs[i]}: {pairs[i + 1]}" for i in range(0, len(pairs) - 1, 2)])
+    code = f"def {spans[0]}:\\n    return {{{table}}}.get({arg}, {spans[-2]})\\n"
+    check = await ops.run_tests(solution=code)
+    tries = 0
+    while not check["passed"] and tries < 3:
+        code = await ops.code_generate(instruction="Write the function exactly as specified.")
+        check = await ops.run_tests(solution=code)
+        tries += 1
+    return code
+''',
+    "spec_piecewise": '''async def solve(problem, ops):
+    """Build a two-branch function from the spec's backticked condition and formulas; test it; else write code."""
+    spans = await ops.find_all(text=problem, kind="code")
+    cond = [c for c in spans[1:] if ">" in c or "<" in c][0]
+    branches = [c for c in spans[1:-1] if c != cond]
+    code = f"def {spans[0]}:\\n    return ({branches[0]}) if {cond} else ({branches[1]})\\n"
+    check = await ops.run_tests(solution=code)
+    tries = 0
+    while not check["passed"] and tries < 3:
+        code = await ops.code_generate(instruction="Write the function exactly as specified.")
+        check = await ops.run_tests(solution=code)
+        tries += 1
+    return code
+''',
     "code_retry": '''async def solve(problem, ops):
     """Write code and run the visible tests; up to four attempts, keep the first that passes."""
     code = ""
