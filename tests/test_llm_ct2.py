@@ -101,6 +101,24 @@ def _leftovers(d):
 
 
 @pytest.mark.integration
+def test_rows_are_grouped_by_prompt_length_and_temperature():
+    from flowforge.llm.ct2 import CT2Engine
+
+    def row(n, temp=0.0, max_new=48):
+        return (0, [1] * n, temp, max_new, [])
+
+    # gsm8k-like spread (62..155 prompt tokens) batches together: never one call per row
+    spread = [row(n) for n in (62, 67, 69, 73, 74, 76, 81, 90, 98, 100, 104, 109, 123, 131, 155, 73)]
+    calls = CT2Engine._calls(spread)
+    assert len(calls) <= 3 and sorted(j for c in calls for j in c) == list(range(16))
+    # one very long prompt would make every other row step through ~2000 forced tokens: cut off
+    outlier = [row(60, max_new=16)] * 8 + [row(2000, max_new=16)]
+    assert CT2Engine._calls(outlier) == [list(range(8)), [8]]
+    # ctranslate2 takes one temperature per call
+    mixed = [row(60), row(60, temp=0.7), row(61)]
+    assert CT2Engine._calls(mixed) == [[0, 2], [1]]
+
+
 def test_conversion_cached_and_reused(tiny, home, monkeypatch):
     d = convert.ct2_model_dir(tiny)
     assert d.parent.parent == home / "models" and d.name.endswith(".ct2-int8")
