@@ -171,7 +171,7 @@ def test_cli_tasks_table_and_json():
     r = CliRunner().invoke(app, ["tasks", "--json"])
     assert r.exit_code == 0
     rows = {x["name"]: x for x in json.loads(r.output)}
-    assert rows["hotpotqa"]["heldout"] and rows["gsm8k"]["splits"]["train"] == 7473 and len(rows) == 28
+    assert rows["hotpotqa"]["heldout"] and rows["gsm8k"]["splits"]["train"] == 7473 and len(rows) == 51
     r = CliRunner().invoke(app, ["tasks"], env={"COLUMNS": "160"})
     assert r.exit_code == 0 and "bbh/snarks" in r.output and "synth/list_ops" in r.output
 

@@ -120,7 +120,9 @@ def make_table_lookup(rng: random.Random) -> Instance:
     target, col = rng.choice(rows), rng.choice(list(LOOKUP_ASK))
     q = rng.choice(LOOKUP_ASK[col]).format(d=target["Destination"])
     intro = rng.choice(["Departures board at Central Station:", "Today's timetable:", "Evening departures:"])
-    return Instance("", f"{intro}\n\n{table}\n\nQuestion: {q}", target[col])
+    lines = table.splitlines()
+    return Instance("", f"{intro}\n\n{table}\n\nQuestion: {q}", target[col],
+                    {"passages": [lines[0] + "\n" + ln for ln in lines[2:]]})  # each row under its header
 
 
 # ---- passage_mc: multiple choice over a landmark passage (3 to 6 options) ---------------------
