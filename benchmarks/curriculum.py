@@ -24,7 +24,8 @@ from pathlib import Path
 EXECUTOR_IMPLS = {"generate", "answer_generate", "code_generate", "programmer", "test", "sc_ensemble", "review",
                   "revise", "format", "decompose", "verify"}
 # Executor-bound workflows in the order they run (cheapest and most telling first); others follow.
-FIRST = ["io", "cot", "comp:code_retry", "code_test", "retrieve_answer", "self_refine", "programmer_sc", "cot_sc"]
+FIRST = ["io", "cot", "comp:spec_formula", "comp:spec_mapping", "comp:spec_piecewise", "comp:code_retry", "code_test",
+         "retrieve_answer", "self_refine", "programmer_sc", "cot_sc"]
 
 
 def candidates() -> dict[str, str]:
