@@ -107,7 +107,7 @@ OPSET_CASES = [  # the same file through `flowforge operators PATH` and `flowfor
     ("duplicate_names", "ops_dup.yaml", r"{d}/ops\.yaml: field operators: .*duplicate operator names \['answer_generate'\]"),
     ("wrong_type", "ops_type.yaml", r"{d}/ops\.yaml: field operators\[0\]\.description: Input should be a valid string"),
     ("not_a_list", "ops_not_list.yaml", r"{d}/ops\.yaml: field operators: Input should be a valid list"),
-    ("unknown_impl", "ops_impl.yaml", r"{d}/ops\.yaml: field operators\[0\]: .*impl 'nosuch' is unknown"),
+    ("unknown_impl", "ops_impl.yaml", r"{d}/ops\.yaml: field operators\[0\]\.impl: .*impl 'nosuch' is unknown"),
     ("empty_file", "ops_empty.yaml", r"{d}/ops\.yaml: field name: Field required"),
     ("binary_file", "ops_binary.yaml", r"{d}/ops\.yaml: not UTF-8"),
 ]
