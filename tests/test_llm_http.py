@@ -87,6 +87,6 @@ async def test_serve_round_trip_with_embedded():
 
         async with httpx.AsyncClient() as h:
             models = (await h.get(srv.url + "/models")).json()
-            assert models["data"][0]["id"] == "embedded"
+            assert models["data"][0]["id"] == local.name == "embedded@ct2"  # the engine `embedded` resolved to
             bad = await h.post(srv.url + "/chat/completions", json={"messages": "nope"})
             assert bad.status_code == 400 and "messages" in bad.json()["error"]["message"]
