@@ -130,6 +130,7 @@ def test_cli_eval_writes_tables_and_bad_input_exits_2(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.model
+@pytest.mark.timeout(3600)  # cold cache: 27 cells on CPU, as long as its subprocess may take
 def test_real_eval_held_out_embedded(tmp_path):
     """flowforge eval --suite held-out --methods io,cot,generator --limit 5 (embedded model)."""
     res = subprocess.run([sys.executable, "-c", "from flowforge.cli import main; main()", "eval", "--suite",

@@ -56,6 +56,7 @@ def test_example_tool_workflow_runs_from_the_cli(example):
 @pytest.mark.slow
 @pytest.mark.model
 @pytest.mark.integration
+@pytest.mark.timeout(4500)  # cold cache: generation, run and eval on CPU
 def test_example_generate_run_eval_on_the_embedded_model(example):
     """The README's commands with small limits: the shipped generator writes a workflow for the
     user task and operator set, it runs, and eval puts io, cot and the generator in one table."""

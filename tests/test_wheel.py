@@ -80,6 +80,7 @@ def test_wheel_runs_without_the_repo(installed):
 
 @pytest.mark.slow
 @pytest.mark.model
+@pytest.mark.timeout(5400)  # its subprocesses have their own limits, up to 2400 s
 def test_wheel_runs_and_evaluates_on_the_embedded_model(installed):
     flowforge, work = installed
     r = _sh([str(flowforge), "run", "io", "--task", "gsm8k", "--limit", "2", "--out", "io-run"], work, timeout=900)
