@@ -85,6 +85,15 @@ def test_output_capped(box):
     assert r.error == "OutputLimitExceeded" and len(r.stdout) <= 5000
 
 
+@pytest.mark.timeout(60)
+def test_output_flood_past_the_readers_pause_mark_still_ends(box):
+    # A 1 MiB pipe lets one read put 256 KiB in the host's stream buffer, past the point where
+    # asyncio stops reading; the run must still end, as OutputLimitExceeded, not hang on its pipes.
+    flood = "import fcntl, os, time\nfcntl.fcntl(1, 1031, 1 << 20)\nos.write(1, b'z' * (1 << 20))\ntime.sleep(30)"
+    r = box.run(flood, Limits(wall_s=3, max_output_bytes=1000))
+    assert r.error == "OutputLimitExceeded" and len(r.stdout) == 1000 and r.seconds < 20
+
+
 def test_env_scrubbed_and_scratch_cwd(box, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-pass")
     r = box.run("import os\nprint(sorted(os.environ))\nprint(os.getcwd())\nopen('f', 'w').write('ok')", FAST)

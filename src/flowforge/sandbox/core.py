@@ -472,6 +472,9 @@ class _Run:
         _kill(self.proc, self.cg_dirs)
 
     async def _pump_out(self, stream, name: str):
+        """Read to EOF, keeping the first max_output_bytes. Past the cap it kills and keeps
+        draining: a reader left unread stops asyncio reading the pipe, so its EOF would never
+        arrive and `proc.wait()` (which waits for the pipes too) would never return."""
         while True:
             chunk = await stream.read(65536)
             if not chunk:
@@ -481,7 +484,6 @@ class _Run:
             self.total_out += len(chunk)
             if self.total_out > self.limits.max_output_bytes:
                 self._kill("output")
-                return
 
     async def _pump_channel(self):
         loop = asyncio.get_running_loop()
@@ -636,10 +638,12 @@ class _Run:
                 if left <= 0:
                     self._kill(why)
                     break
-                done, _ = await asyncio.wait({waiter}, timeout=min(left, 0.5) if self.paused or why == "start" else left)
-                if done:
+                done, _ = await asyncio.wait({waiter}, timeout=min(left, 0.5))
+                if done or self.proc.returncode is not None:
                     break
-            await asyncio.shield(waiter)
+            # Its exit status, not wait(): wait() also waits for the pipes, which a stray holder keeps open.
+            while self.proc.returncode is None:
+                await asyncio.wait({waiter}, timeout=0.05)
         finally:
             _kill(self.proc, self.cg_dirs)  # anything left in the group / namespace / cgroup
             for t in list(self.ops):
