@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 
 from flowforge.tasks.synth.family import Family
-from flowforge.tasks.synth.vocab import FIRST, ITEMS, TOWNS, money, people
+from flowforge.tasks.synth.layout import md_table
+from flowforge.tasks.synth.vocab import FIRST, ITEMS, TOWNS, first_names, money
 from flowforge.types import Instance
 
 
@@ -123,8 +124,7 @@ def make_table_total(rng: random.Random) -> Instance:
     unit = rng.choice([("units", "sold", "sell"), ("tickets", "sold", "sell"), ("parcels", "delivered", "deliver"),
                        ("meals", "served", "serve")])
     data = {r: [rng.randint(20, 9999) for _ in periods] for r in rows}
-    table = "\n".join(["| Branch | " + " | ".join(periods) + " |", "|---" * (len(periods) + 1) + "|"]
-                      + [f"| {r} | " + " | ".join(map(str, v)) + " |" for r, v in data.items()])
+    table = md_table(["Branch", *periods], [[r, *v] for r, v in data.items()])
     target = rng.choice(rows)
     ask = rng.choice(["How many {u} did the {t} branch {v} in total over the {k} periods shown?",
                       "What is the {t} branch's total number of {u} {v} across all periods?",
@@ -140,8 +140,7 @@ def make_table_total(rng: random.Random) -> Instance:
 
 def make_mean_reading(rng: random.Random) -> Instance:
     k = rng.randint(3, 7)
-    names = [p.split()[0] for p in people(rng, k)]
-    names = list(dict.fromkeys(names))
+    names = first_names(rng, k)
     base = rng.randint(20, 900)
     vals = [base + rng.randint(-15, 15) for _ in names]
     while (sum(vals) * 100) % len(vals):  # the mean has at most two decimals

@@ -7,7 +7,8 @@ from __future__ import annotations
 import random
 
 from flowforge.tasks.synth.family import Family
-from flowforge.tasks.synth.vocab import FIRST, JOBS, LAST, TOWNS, landmarks, letters, people
+from flowforge.tasks.synth.layout import md_table, multiple_choice
+from flowforge.tasks.synth.vocab import FIRST, JOBS, LAST, TOWNS, landmarks, people
 from flowforge.types import Instance
 
 INSTRUMENTS = ["cello", "oboe", "harp", "accordion", "banjo", "clarinet", "viola", "trombone", "sitar", "lute"]
@@ -115,8 +116,7 @@ def make_table_lookup(rng: random.Random) -> Instance:
     rows = [{"Destination": d, "Departs": f"{rng.randint(5, 22):02d}:{rng.choice(range(0, 60, 5)):02d}",
              "Platform": str(rng.randint(1, 14)), "Operator": rng.choice(COMPANIES)} for d in dests]
     cols = list(rows[0])
-    table = "\n".join(["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
-                      + ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows])
+    table = md_table(cols, [[r[c] for c in cols] for r in rows])
     target, col = rng.choice(rows), rng.choice(list(LOOKUP_ASK))
     q = rng.choice(LOOKUP_ASK[col]).format(d=target["Destination"])
     intro = rng.choice(["Departures board at Central Station:", "Today's timetable:", "Evening departures:"])
@@ -135,12 +135,8 @@ def make_passage_mc(rng: random.Random) -> Instance:
                     "Pick the landmark that {v} designed."]).format(v=world[target]["designer"])
     others = [e for e in world if e != target]
     k = min(len(others), rng.randint(2, 5))
-    options = rng.sample(others, k) + [target]
-    rng.shuffle(options)
-    labels = letters(len(options))
-    listed = [f"{lab} {o}" for lab, o in zip(labels, options)]
-    return Instance("", _passage(sentences, rng, q, ["Options:"] + listed), labels[options.index(target)],
-                    {"passages": sentences})
+    listed, answer = multiple_choice(rng, target, others, k)
+    return Instance("", _passage(sentences, rng, q, ["Options:"] + listed), answer, {"passages": sentences})
 
 
 # ---- two_hop (held out): a landmark's designer, then a fact about that person -----------------

@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 
 from flowforge.tasks.synth.family import Family
-from flowforge.tasks.synth.vocab import FIRST, TOWNS, letters, people
+from flowforge.tasks.synth.layout import lettered, md_table, multiple_choice
+from flowforge.tasks.synth.vocab import FIRST, TOWNS, first_names, letters
 from flowforge.types import Instance
 
 OPTION_FORMAT = "one of the options, as its letter in parentheses, e.g. (A)"
@@ -48,17 +49,14 @@ def make_ranking_mc(rng: random.Random) -> Instance:
     pool = {"Mountain": PEAKS, "Town": TOWNS, "River": RIVERS, "Team": [f"{t} Rovers" for t in TOWNS]}[kind]
     names = rng.sample(pool, rng.randint(4, 8))
     values = rng.sample(range(100, 9000), len(names))
-    table = "\n".join([f"| {kind} | {metric} |", "|---|---|"] + [f"| {n} | {v} |" for n, v in zip(names, values)])
+    table = md_table([kind, metric], zip(names, values))
     want_hi = rng.random() < 0.5
     best = (max if want_hi else min)(zip(names, values), key=lambda nv: nv[1])[0]
     q = rng.choice(["Which {k} in the table has the {w} value?", "According to the table, which {k} is the {w}?",
                     "Pick the {k} with the {w} figure."]).format(k=kind.lower(), w=hi if want_hi else lo)
     others = [n for n in names if n != best]
-    options = rng.sample(others, rng.randint(2, min(5, len(others)))) + [best]
-    rng.shuffle(options)
-    labels = letters(len(options))
-    problem = (f"{table}\n\nQuestion: {q}\nOptions:\n" + "\n".join(f"{lab} {o}" for lab, o in zip(labels, options)))
-    return Instance("", problem, labels[options.index(best)])
+    listed, answer = multiple_choice(rng, best, others, rng.randint(2, min(5, len(others))))
+    return Instance("", f"{table}\n\nQuestion: {q}\nOptions:\n" + "\n".join(listed), answer)
 
 
 # ---- majority_reading: the value most reports agree on (find numbers -> vote) -----------------
@@ -90,12 +88,10 @@ def make_majority_reading(rng: random.Random) -> Instance:
 
 def make_count_matching(rng: random.Random) -> Instance:
     towns = rng.sample(TOWNS, rng.randint(3, 5))
-    clerks = [p.split()[0] for p in people(rng, rng.randint(2, 4))]
-    clerks = list(dict.fromkeys(clerks))
+    clerks = first_names(rng, rng.randint(2, 4))
     rows = [(f"#{rng.randint(1000, 9999)}", rng.choice(towns), rng.choice(clerks), rng.randint(1, 40))
             for _ in range(rng.randint(5, 12))]
-    table = "\n".join(["| Order | Destination | Clerk | Boxes |", "|---|---|---|---|"]
-                      + [f"| {o} | {d} | {c} | {b} |" for o, d, c, b in rows])
+    table = md_table(["Order", "Destination", "Clerk", "Boxes"], rows)
     if rng.random() < 0.5:
         t = rng.choice(towns)
         q = rng.choice(["How many orders were shipped to {t}?", "How many of the orders go to {t}?"]).format(t=t)
@@ -118,12 +114,10 @@ def make_expr_compare_mc(rng: random.Random) -> Instance:
         if v not in [x[1] for x in exprs]:
             exprs.append((e, v))
     want_hi = rng.random() < 0.5
-    labels = letters(n)
     best = (max if want_hi else min)(range(n), key=lambda i: exprs[i][1])
     q = rng.choice(["Which of these expressions has the {w} value?", "Which option evaluates to the {w} number?"]
                    ).format(w="largest" if want_hi else "smallest")
-    problem = q + "\n" + "\n".join(f"{lab} {e}" for lab, (e, _) in zip(labels, exprs))
-    return Instance("", problem, labels[best])
+    return Instance("", q + "\n" + "\n".join(lettered([e for e, _ in exprs])), letters(n)[best])
 
 
 FAMILIES = [

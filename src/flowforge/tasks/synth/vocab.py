@@ -39,6 +39,11 @@ def people(rng: random.Random, n: int) -> list[str]:
     return out
 
 
+def first_names(rng: random.Random, n: int) -> list[str]:
+    """The distinct first names of n distinct people (fewer than n where two share one)."""
+    return list(dict.fromkeys(p.split()[0] for p in people(rng, n)))
+
+
 def landmarks(rng: random.Random, n_stems: int) -> list[str]:
     """Look-alike landmark names: each stem names two or three landmarks of different kinds."""
     out = []
