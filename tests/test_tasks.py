@@ -177,12 +177,14 @@ def test_cli_tasks_table_and_json():
 
 
 def test_split_policy_lives_on_task():
-    """Training draws from train_splits[0], tuning from validate else train (never test), and
-    `sample` is a seeded window of consecutive instances: same seed, same instances."""
+    """Training draws from train_splits[0], tuning from validate else train (never test), smoke
+    runs from a training split, else a tuning split, else test, and `sample` is a seeded window of
+    consecutive instances: same seed, same instances."""
     gsm8k, mbpp, held = get_task("gsm8k"), get_task("mbpp"), get_task("bbh/hyperbaton")
     assert (gsm8k.training_split, gsm8k.tuning_split) == ("train", "validate")
     assert (mbpp.training_split, mbpp.tuning_split) == ("validate", "validate")
     assert held.tuning_split is None
+    assert (gsm8k.smoke_split, mbpp.smoke_split, held.smoke_split) == ("train", "validate", "test")
     with pytest.raises(DataError, match="no training split"):
         held.training_split
     a, b, c = (gsm8k.sample("train", 3, s) for s in (7, 7, 8))

@@ -3,8 +3,7 @@ with the real executor and sandbox, to catch what only shows when it runs (an op
 a TypeError the validator could not see).
 
 Only inputs are used: each instance's reference is dropped before the run and no answer is
-scored. The problems come from a training-side split when the task has one; a held-out task has
-only test, and since nothing there is labelled-read, its test inputs are used.
+scored. `Task.smoke_split` says which split the problems come from.
 A timeout (the workflow's, or the backend's) is not a crash: the run limit is short, and a slow
 workflow still runs.
 """
@@ -12,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
-
-from flowforge.tasks.task import TUNING_SPLITS
 
 if TYPE_CHECKING:
     from flowforge.llm.base import LLM
@@ -41,18 +38,12 @@ class SmokeResult:
         return f"{self.clean} of {self.total} {self.split} problems ran without error{slow}"
 
 
-def smoke_split(task: "Task") -> str:
-    """Training-side split first (never selected on, never reported), else test."""
-    order = [*task.train_splits, *TUNING_SPLITS, "test"]
-    return next((s for s in order if s in task.splits), next(iter(task.splits)))
-
-
 async def smoke_run(source: str, task: "Task", opset: "OperatorSet", executor: "LLM", *,
                     n: int = SMOKE_INSTANCES, timeout_s: float = SMOKE_TIMEOUT_S) -> SmokeResult:
     """Run `source` (already valid) on up to n problems, unscored; report what crashed."""
     from flowforge.workflow.runtime import BACKEND_TIMEOUT, run_workflow_on_instances
 
-    split = smoke_split(task)
+    split = task.smoke_split
     problems = [replace(i, reference=None) for i in task.load(split, limit=n)]
     summary = await run_workflow_on_instances(source, task, problems, executor=executor, opset=opset,
                                               timeout_s=timeout_s, scored=False)

@@ -81,6 +81,13 @@ class Task:
             raise DataError(f"task {self.name} has no training split (held-out tasks are never trained on)")
         return self.train_splits[0]
 
+    @property
+    def smoke_split(self) -> str:
+        """The split a smoke run takes unscored inputs from: a training split, else a tuning split,
+        else test (a held-out task has only test; its references are never read)."""
+        order = [*self.train_splits, *TUNING_SPLITS, "test"]
+        return next((s for s in order if s in self.splits), next(iter(self.splits)))
+
     def sample(self, split: str, k: int, seed: int | str) -> list[Instance]:
         """k consecutive instances of `split` at an offset drawn from `seed` and the task name:
         the same seed gives the same instances."""
