@@ -28,7 +28,11 @@ def _families() -> dict[str, Family]:
 
 
 FAMILIES: dict[str, Family] = _families()
-TRAINING = tuple(n for n, f in FAMILIES.items() if not f.heldout)
+# No composition scores above 0 on these with the 135M executor (results/curriculum.json: the
+# arithmetic is too long to extract, the code too hard to write), so they carry no signal: they
+# stay tasks, outside the curriculum.
+WITHOUT_SIGNAL = ("arith_word", "list_ops")
+TRAINING = tuple(n for n, f in FAMILIES.items() if not f.heldout and n not in WITHOUT_SIGNAL)
 HELDOUT = tuple(n for n, f in FAMILIES.items() if f.heldout)
 # Nominal sizes: train is effectively unlimited; validate/test are fixed index ranges. Streams are
 # disjoint by seed ("family/split/index"), and tests check that no problem text repeats across them.
