@@ -59,13 +59,13 @@ async def test_invalid_greedy_sample_is_resampled_in_one_batched_call(arith_task
 
 
 async def test_operator_calls_are_constrained_on_backends_that_can(arith_task):
-    from flowforge.generator.constrain import OpsConstraint
+    from flowforge.generator.typed_args import TypedOpsConstraint
 
     opset = load_operator_set("default")
     llm = FakeLLM([INVALID, GOOD], supports_constraints=True)
     gen = await generate_workflow(arith_task, opset, llm, attempts=2)
     bound = opset.for_task(arith_task)  # only the operators the task can serve
-    assert [c["constraint"] for c in llm.calls] == [OpsConstraint.for_opset(bound)] * 2  # greedy and resample
+    assert [c["constraint"] for c in llm.calls] == [TypedOpsConstraint.for_opset(bound)] * 2  # greedy and resample
     assert gen.constrained and "operator calls constrained" in workflow_header(arith_task, opset, "fake", gen)
     off = FakeLLM([GOOD], supports_constraints=True)
     gen = await generate_workflow(arith_task, opset, off, constrain=False)

@@ -24,6 +24,8 @@ def ok(text):
     "s = '' + \"it\\\"s\" + myops.foo + a.ops.bar",  # strings, other namespaces, attribute chains
     "r = await ops.comp",                          # a prefix is fine so far
     "r = await ops.compose(instr",
+    "r = await ops.compose(input=a == b, instruction=a <= b != c)",  # comparisons
+    "r = await ops.tally(items=sorted(xs, key=len))",                # keywords of other calls
 ])
 def test_allowed_text(text):
     assert ok(text)
@@ -37,6 +39,8 @@ def test_allowed_text(text):
     "r = await ops.compose(input=1, input=2)",  # repeated
     "r = await ops.compose(p)",                 # positional
     "r = await ops.tally(items=x, **kw)",
+    "r = await ops.tally(items=x=x",             # a lone `=` in a value
+    "r = await ops.tally(items=a===b",
 ])
 def test_broken_text(text):
     assert not ok(text)

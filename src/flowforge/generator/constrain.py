@@ -1,5 +1,6 @@
 """Constrained decoding of operator calls: `ops.NAME(key=value, ...)` with NAME from the operator
-set and keys from NAME's signature, every required key given before the `)`.
+set and keys from NAME's signature, every required key given before the `)`, and no lone `=`
+in a value (`key=a=b`).
 
 A small generator often writes the operator names and argument names it was trained on instead of
 the ones in the prompt, and such a workflow is invalid. With an `OpsConstraint` (an
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 _IDENT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _SPACE = frozenset(" \t\r\n")
 _OPEN, _CLOSE = frozenset("([{"), frozenset(")]}")
+RULES = 2  # the automaton's version in cache keys (2: no lone `=` in a value)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class _Call(NamedTuple):
 #   frames: the open operator calls (`_Call`), innermost last;
 #   word:   "" outside an identifier, "o"/"op"/"ops" for a prefix of the namespace at a word
 #           boundary, "w" for any other identifier, or ("op", partial) for `ops.<partial>`;
+#           in an argument value, "=" after a `=` that must be `==` and "cmp" after `<`, `>`, `!`;
 #   dot:    the previous character was `.` (so an identifier there is an attribute);
 #   text:   None in code, or the string/comment being skipped: ("#",), ("pend", q, n) for n
 #           quote chars seen at a string start, ("str", q, triple, closing quotes seen, escaped).
@@ -69,8 +72,8 @@ class OpsConstraint:
                                      tuple(p.name for p in op.params if p.required)) for op in opset.operators))
 
     def key(self) -> list:
-        """JSON-able identity (cache keys)."""
-        return [self.prefix, sorted([o.name, list(o.params), list(o.required)] for o in self.ops)]
+        """JSON-able identity (cache keys); `RULES` changes when the automaton's rules do."""
+        return [self.prefix, sorted([o.name, list(o.params), list(o.required)] for o in self.ops), RULES]
 
     @cached_property
     def _by_name(self) -> dict[str, OpSignature]:
@@ -107,6 +110,15 @@ class OpsConstraint:
             if ch == "(":  # the call opens: its keyword arguments come next
                 return (frames + (_Call(word[1], frozenset()),), "", False, None)
             word = ""
+        if frames and frames[-1].depth == 0:  # an argument value: a lone `=` is a syntax error
+            if word == "=":
+                return (frames, "", False, None) if ch == "=" else None
+            if ch == "=":
+                return (frames, "" if word == "cmp" else "=", False, None)
+            if ch in "<>!":
+                return (frames, "cmp", False, None)
+            if word == "cmp":
+                word = ""
         if ch in _IDENT:
             if word == "":
                 word = ch if not dot and self.prefix.startswith(ch) else "w"

@@ -12,7 +12,8 @@ The prompt lists, and the validator allows, only the operators the task's instan
 
 On backends that can mask tokens (local ones), operator calls are constrained while decoding:
 names from the operator set, keyword arguments from the signature, required ones all given
-(llm/constrain.py); `constrain=False` turns it off.
+(generator/constrain.py), and no argument closed while its value's static type contradicts the
+parameter's (generator/typed_args.py); `constrain=False` turns it off.
 
     flowforge generate --task gsm8k -o gsm8k.py
     flowforge generate --task drop --samples 4 --select-on validate -o drop.py
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 from flowforge.errors import UserError
 from flowforge.generator.parse import ParsedWorkflow
 from flowforge.generator.prompt import WORKFLOW
-from flowforge.generator.constrain import OpsConstraint
+from flowforge.generator.typed_args import TypedOpsConstraint
 from flowforge.generator.smoke import SmokeResult, smoke_run
 from flowforge.tasks.task import TUNING_SPLITS
 from flowforge.workflow.rundir import workflow_sha
@@ -92,7 +93,7 @@ async def sample_workflows(
     opset = opset.for_task(task)
     messages = WORKFLOW.messages(task.description, task.answer_format, opset, example_problems(task, examples))
     constrained = constrain and getattr(generator, "supports_constraints", False)
-    kw = {"constraint": OpsConstraint.for_opset(opset)} if constrained else {}
+    kw = {"constraint": TypedOpsConstraint.for_opset(opset)} if constrained else {}
     out = await generator.complete(messages, n=n, temperature=temp, max_tokens=MAX_TOKENS, seed=seed, **kw)
     return Generation([WORKFLOW.parse(text, opset) for text in out.texts], out.usage, constrained=constrained)
 

@@ -5,6 +5,11 @@ A constraint is a character automaton over the generated text. The backend start
 current state; `key()` identifies the constraint in cache keys. States and constraints must be
 hashable (the backend caches one mask per (constraint, state)). The operator-call automaton the
 generator uses is `flowforge.generator.constrain.OpsConstraint`.
+
+A constraint may also have `row_banned(state, text, pieces) -> list[int]`: more tokens to mask
+after the row's whole generated `text`, for rules a cacheable state cannot hold (the generator's
+argument-type check, `generator/typed_args.py`). The backend calls it every step, uncached, and
+ignores it where it would leave no token.
 """
 from __future__ import annotations
 

@@ -60,26 +60,35 @@ class _RowSampler(LogitsProcessor):
 class _RowConstrain(LogitsProcessor):
     """Masks, per row with a Constraint, the tokens that would break it. Each row's automaton
     state advances by the text of the token it just generated; a row whose text broke the rules
-    anyway (its state had no allowed token) is left unconstrained from then on."""
+    anyway (its state had no allowed token) is left unconstrained from then on. A constraint with
+    `row_banned` (a check on the row's whole text) also masks what that returns, unless that
+    would leave no token."""
 
     def __init__(self, prompt_len: int, constraints: list[Constraint | None], engine: "Engine"):
         self.engine, self.seen = engine, prompt_len
-        self.rows = {i: (c, c.initial) for i, c in enumerate(constraints) if c is not None}
+        self.rows = {i: (c, c.initial, "") for i, c in enumerate(constraints) if c is not None}
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         texts = self.engine.token_texts
         new = input_ids[:, self.seen:].tolist()
         self.seen = input_ids.shape[1]
-        for i, (c, state) in list(self.rows.items()):
-            state = c.advance(state, "".join(texts[t] for t in new[i]))
+        for i, (c, state, text) in list(self.rows.items()):
+            piece = "".join(texts[t] for t in new[i])
+            state, text = c.advance(state, piece), text + piece
             if state is None:
                 del self.rows[i]
                 continue
-            self.rows[i] = (c, state)
+            self.rows[i] = (c, state, text)
+            n = min(len(texts), scores.shape[1])  # a model's vocab may be padded past the tokenizer's
             banned = self.engine.banned_tokens(c, state)
             if banned is not None:
-                n = min(len(banned), scores.shape[1])  # a model's vocab may be padded past the tokenizer's
                 scores[i, :n].masked_fill_(banned[:n], float("-inf"))
+            extra = [t for t in c.row_banned(state, text, texts) if t < n] if hasattr(c, "row_banned") else []
+            if extra:
+                row = scores[i, :n].clone()
+                row[extra] = float("-inf")
+                if torch.isfinite(row).any():
+                    scores[i, :n] = row
         return scores
 
 

@@ -224,9 +224,10 @@ class _Types:
     `if` branches join (different types give `any`), a loop body starts with its assigned names
     as `any`, `gather` gives a list of the calls' result type. Reports only certain failures."""
 
-    def __init__(self, opset, err):
+    def __init__(self, opset, err, probe: str | None = None):
         self.opset, self.err, self.seen = opset, err, set()
         self.str_keyed: list[ast.Subscript] = []  # `s["key"]` on a str: always a TypeError
+        self.probe, self.at_probe = probe, None  # the env where the name `probe` is read
 
     def report(self, node: ast.AST, msg: str) -> None:
         if (node.lineno, msg) not in self.seen:
@@ -275,7 +276,10 @@ class _Types:
     def loop(self, s: ast.For | ast.While, env: dict) -> dict | None:
         head = self.expr(s.iter if isinstance(s, ast.For) else s.test, env)
         inside = dict(env)
-        for name in _assigned(s.body) | (_assigned([s.target]) if isinstance(s, ast.For) else set()):
+        names = _assigned(s.body) | (_assigned([s.target]) if isinstance(s, ast.For) else set())
+        if self.probe and any(isinstance(x, ast.Name) and x.id == self.probe for b in s.body for x in ast.walk(b)):
+            names |= set(env)  # a body written up to the probe: what follows may rebind any name
+        for name in names:
             inside[name] = ANY  # carried over from an earlier iteration: cannot tell
         if isinstance(s, ast.For):
             self.bind(s.target, _item(head), inside)
@@ -320,6 +324,8 @@ class _Types:
             return (STR if isinstance(v, str) else NUM if isinstance(v, (bool, int, float))
                     else NONE if v is None else ANY)
         if isinstance(n, ast.Name):
+            if n.id == self.probe and self.at_probe is None:
+                self.at_probe = dict(env)
             return env.get(n.id, ANY)
         if isinstance(n, ast.JoinedStr):
             for v in n.values:
@@ -538,6 +544,34 @@ def drop_str_keys(source: str, opset) -> str | None:
             return node.value if id(node) in drop else node
 
     return ast.unparse(_Drop().visit(tree))
+
+
+def types_at(source: str, opset, probe: str) -> dict[str, VType] | None:
+    """The type of each name where `solve` first reads the name `probe` (the rule `type`'s own
+    inference), or None when `source` does not parse, has no `solve` or never reads `probe`."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        return None
+    solve = next((n for n in tree.body if isinstance(n, (ast.AsyncFunctionDef, ast.FunctionDef))
+                  and n.name == "solve"), None)
+    if solve is None:
+        return None
+    types = _Types(opset, lambda *a: None, probe)
+    types.block(solve.body, {"problem": STR})
+    return types.at_probe
+
+
+def expr_type(text: str, env: dict[str, VType], opset) -> tuple[VType, list[str]] | None:
+    """The type of the expression `text` with names typed by `env` (from `types_at`) and the
+    rule `type`'s messages about `text` itself; None when `text` is not one expression."""
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        return None
+    errors: list[str] = []
+    t = _Types(opset, lambda node, rule, msg: errors.append(msg)).expr(node, dict(env))
+    return t, errors
 
 
 MAX_SOURCE_CHARS = 256_000  # ~100x a reference workflow; parse + check stay well under a second

@@ -1,0 +1,157 @@
+"""Type-aware constrained decoding: an operator call's keyword argument cannot be closed (by its
+`,` or `)`) while its value has a static type the parameter cannot take.
+
+`TypedOpsConstraint` is the operator-call automaton (`generator/constrain.py`) plus one check
+that depends on the text, not only on the automaton state: `row_banned`, which a token-masking
+backend calls per row and step (llm/constrain.py). Inside the value of a typed parameter it
+finds the tokens that would end the value, and bans those whose value the validator's own type
+inference (`workflow.validate.types_at` / `expr_type`, the rule `type`) types as something the
+parameter cannot take, or finds a type error in (`problem["answer"]` on a str). So `ops.pick_consistent(solutions=problem)` cannot be written (problem
+is a str), while `solutions=problem.split()` or `text=answers[0]` can.
+
+Why at the end of the value and not at its first token: a name whose type is wrong alone is often
+the right start (`answers` -> `answers[0]`); only the finished value has a type. Why not a state
+of the automaton: the types of names depend on the whole workflow so far, and the automaton's
+states collapse names so that masks can be cached. The cached part here is small: per (bracket
+depth, string state), which tokens end a value and the text each adds before its closer (a few
+dozen distinct texts in a 49k vocabulary). The names' types are inferred once per argument, at
+its `key=`, by running the validator on the workflow so far with a probe name in place of the
+value. Whatever cannot be typed (a prefix that does not parse, a name of unknown type) is `any`
+and never banned, so this only removes what the validator would reject with the rule `type`.
+"""
+from __future__ import annotations
+
+import io
+import tokenize
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flowforge.generator.constrain import _CLOSE, _OPEN, OpsConstraint, State
+from flowforge.operators.valuetypes import accepts
+from flowforge.workflow.validate import expr_type, types_at
+
+if TYPE_CHECKING:
+    from flowforge.operators import OperatorSet
+
+PROBE = "flowforge_value_probe"
+_PAIRS = {"(": ")", "[": "]", "{": "}"}
+_MEMO_MAX = 512
+
+
+@dataclass(frozen=True)
+class TypedOpsConstraint(OpsConstraint):
+    """`OpsConstraint` plus argument types (`signatures` identify them; `opset` types them)."""
+
+    signatures: tuple[str, ...] = ()
+    opset: Any = field(default=None, compare=False, hash=False, repr=False)
+    _memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @classmethod
+    def for_opset(cls, opset: "OperatorSet") -> "TypedOpsConstraint":
+        base = OpsConstraint.for_opset(opset)
+        return cls(base.ops, base.prefix, tuple(sorted(op.signature for op in opset.operators)), opset)
+
+    def key(self) -> list:
+        return super().key() + [list(self.signatures)]
+
+    def row_banned(self, state: State, text: str, pieces: list[str]) -> list[int]:
+        """Tokens that would end the current argument value (after `text`, in `state`) with a
+        value of a type its parameter cannot take."""
+        frames = state[0]
+        if self.opset is None or not frames or frames[-1].phase != "val":
+            return []
+        where = self.value_start(text)
+        if where is None:
+            return []
+        start, op, key = where
+        spec = self.opset.get(op)
+        param = next((p for p in spec.params if p.name == key), None) if spec else None
+        if param is None or param.type.kind == "any":
+            return []
+        env = self._env(text[:start])
+        if env is None:
+            return []
+        value, out = text[start:], []
+        for before, ids in self._ends(frames[-1].depth, state[3], pieces).items():
+            typed = expr_type(value + before, env, self.opset)
+            if typed is not None and (typed[1] or not accepts(param.type, typed[0])):
+                out += ids
+        return out
+
+    def value_start(self, text: str) -> tuple[int, str, str] | None:
+        """(index where the innermost argument value begins, operator, key) after `text`."""
+        state: State | None = self.initial
+        starts: list[tuple[int, str, str] | None] = []
+        for i, ch in enumerate(text):
+            before = state[0]
+            state = self._step(state, ch)
+            if state is None:
+                return None
+            after = state[0]
+            if len(after) > len(before):
+                starts.append(None)
+            elif len(after) < len(before):
+                starts.pop()
+            elif after and after[-1].phase == "val" and before[-1].phase != "val":
+                starts[-1] = (i + 1, after[-1].op, before[-1].key)
+        return starts[-1] if starts else None
+
+    def _env(self, prefix: str) -> dict | None:
+        """Names' types where a value starts after `prefix` (memoised per prefix)."""
+        key = ("env", prefix)
+        if key not in self._memo:
+            if len(self._memo) > _MEMO_MAX:
+                self._memo.clear()
+            self._memo[key] = types_at(probe_source(prefix), self.opset, PROBE)
+        return self._memo[key]
+
+    def _ends(self, depth: int, text_state, pieces: list[str]) -> dict[str, list[int]]:
+        """Tokens that end a value here: the text each adds before its closer -> their ids."""
+        key = ("ends", depth, text_state, id(pieces))
+        if key not in self._memo:
+            ends: dict[str, list[int]] = {}
+            for i, piece in enumerate(pieces):
+                j = self._closer(depth, text_state, piece)
+                if j is not None:
+                    ends.setdefault(piece[:j], []).append(i)
+            self._memo[key] = ends
+        return self._memo[key]
+
+    def _closer(self, depth: int, text_state, piece: str) -> int | None:
+        """Index in `piece` of the `,` or `)` that ends a value at bracket `depth`, if any."""
+        text = text_state
+        for j, ch in enumerate(piece):
+            if text is not None and text[0] == "pend" and text[2] == 2 and ch != text[1]:
+                text = None  # `""` was an empty string: `ch` is code
+            if text is not None:
+                text = self._skip(((), "", False, text), ch)[3]
+            elif ch in "\"'":
+                text = ("pend", ch, 1)
+            elif ch == "#":
+                text = ("#",)
+            elif ch in _OPEN:
+                depth += 1
+            elif ch in _CLOSE:
+                if depth == 0:
+                    return j if ch == ")" else None
+                depth -= 1
+            elif ch == "," and depth == 0:
+                return j
+        return None
+
+
+def probe_source(prefix: str) -> str:
+    """The workflow so far (the code after the last ``` fence) with the probe name as the value
+    being written and every open bracket closed."""
+    fence = prefix.rfind("```")
+    code = prefix[prefix.find("\n", fence) + 1:] if fence >= 0 else prefix
+    stack: list[str] = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(code + PROBE).readline):
+            if tok.type == tokenize.OP and tok.string in _PAIRS:
+                stack.append(_PAIRS[tok.string])
+            elif tok.type == tokenize.OP and stack and tok.string == stack[-1]:
+                stack.pop()
+    except (tokenize.TokenError, SyntaxError):
+        pass  # the end of an unfinished statement
+    return code + PROBE + "".join(reversed(stack)) + "\n"
