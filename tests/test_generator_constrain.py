@@ -41,6 +41,7 @@ def test_allowed_text(text):
     "r = await ops.tally(items=x, **kw)",
     "r = await ops.tally(items=x=x",             # a lone `=` in a value
     "r = await ops.tally(items=a===b",
+    "r = await ops.tally(items=a====b",
 ])
 def test_broken_text(text):
     assert not ok(text)

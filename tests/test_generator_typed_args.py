@@ -116,3 +116,15 @@ def test_engine_masks_the_tokens_the_row_check_bans():
     # a row check that would leave no token is not applied (the automaton's mask still is)
     only_close = _RowConstrain(0, [NOVEL], FakeEngine(pieces[:3], banned=[0, 1]))
     assert torch.isinf(only_close(torch.tensor([[0, 1]]), torch.zeros(1, 3))).tolist() == [[True, True, False]]
+
+
+def test_a_str_cannot_start_a_value_where_a_list_is_wanted():
+    """Where a list is wanted, the whole name of a str cannot be written (in one token or
+    several); other names, brackets and longer names can. A list where a str is wanted can
+    start the value (`xs[0]`)."""
+    pieces = ["problem", " problem", "problem.", "prob", "lem", "lems", "[", "xs", "problems"]
+    head = HEAD + "    xs = await ops.collect(text=problem, kind='n')\n"
+    assert banned_after(NOVEL, head + "    r = await ops.pick_consistent(solutions=", pieces) == [
+        " problem", "problem", "problem."]
+    assert banned_after(NOVEL, head + "    r = await ops.pick_consistent(solutions=prob", pieces) == ["lem"]
+    assert banned_after(NOVEL, head + "    r = await ops.pull(kind='a', text=", pieces) == []

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 _IDENT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _SPACE = frozenset(" \t\r\n")
 _OPEN, _CLOSE = frozenset("([{"), frozenset(")]}")
-RULES = 2  # the automaton's version in cache keys (2: no lone `=` in a value)
+RULES = 3  # the automaton's version in cache keys (3: no lone `=` or `===` in a value)
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ class _Call(NamedTuple):
 #   frames: the open operator calls (`_Call`), innermost last;
 #   word:   "" outside an identifier, "o"/"op"/"ops" for a prefix of the namespace at a word
 #           boundary, "w" for any other identifier, or ("op", partial) for `ops.<partial>`;
-#           in an argument value, "=" after a `=` that must be `==` and "cmp" after `<`, `>`, `!`;
+#           in an argument value, "=" after a `=` that must be `==`, "==" after `==` and "cmp"
+#           after `<`, `>`, `!`;
 #   dot:    the previous character was `.` (so an identifier there is an attribute);
 #   text:   None in code, or the string/comment being skipped: ("#",), ("pend", q, n) for n
 #           quote chars seen at a string start, ("str", q, triple, closing quotes seen, escaped).
@@ -112,12 +113,12 @@ class OpsConstraint:
             word = ""
         if frames and frames[-1].depth == 0:  # an argument value: a lone `=` is a syntax error
             if word == "=":
-                return (frames, "", False, None) if ch == "=" else None
+                return (frames, "==", False, None) if ch == "=" else None
             if ch == "=":
-                return (frames, "" if word == "cmp" else "=", False, None)
+                return None if word == "==" else (frames, "" if word == "cmp" else "=", False, None)
             if ch in "<>!":
                 return (frames, "cmp", False, None)
-            if word == "cmp":
+            if word in ("cmp", "=="):
                 word = ""
         if ch in _IDENT:
             if word == "":

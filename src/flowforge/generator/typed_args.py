@@ -1,23 +1,30 @@
 """Type-aware constrained decoding: an operator call's keyword argument cannot be closed (by its
 `,` or `)`) while its value has a static type the parameter cannot take.
 
-`TypedOpsConstraint` is the operator-call automaton (`generator/constrain.py`) plus one check
-that depends on the text, not only on the automaton state: `row_banned`, which a token-masking
-backend calls per row and step (llm/constrain.py). Inside the value of a typed parameter it
-finds the tokens that would end the value, and bans those whose value the validator's own type
-inference (`workflow.validate.types_at` / `expr_type`, the rule `type`) types as something the
-parameter cannot take, or finds a type error in (`problem["answer"]` on a str). So `ops.pick_consistent(solutions=problem)` cannot be written (problem
-is a str), while `solutions=problem.split()` or `text=answers[0]` can.
+`TypedOpsConstraint` is the operator-call automaton (`generator/constrain.py`) plus a check that
+depends on the text, not only on the automaton state: `row_banned`, which a token-masking backend
+calls per row and step (llm/constrain.py). Inside the value of a typed parameter it finds the
+tokens that would end the value and bans those whose value the validator's own type inference
+(`workflow.validate.types_at` / `expr_type`, the rule `type`) types as something the parameter
+cannot take, or finds a type error in (`problem["answer"]` on a str). So `text=answers` cannot be
+closed when `answers` is a list and `text` wants a str, while `text=answers[0]` can.
 
-Why at the end of the value and not at its first token: a name whose type is wrong alone is often
-the right start (`answers` -> `answers[0]`); only the finished value has a type. Why not a state
-of the automaton: the types of names depend on the whole workflow so far, and the automaton's
-states collapse names so that masks can be cached. The cached part here is small: per (bracket
-depth, string state), which tokens end a value and the text each adds before its closer (a few
-dozen distinct texts in a 49k vocabulary). The names' types are inferred once per argument, at
-its `key=`, by running the validator on the workflow so far with a probe name in place of the
-value. Whatever cannot be typed (a prefix that does not parse, a name of unknown type) is `any`
-and never banned, so this only removes what the validator would reject with the rule `type`.
+Why at the end of the value: a name whose type is wrong alone is often the right start
+(`answers` -> `answers[0]`); only the finished value has a type. One start is banned too: where
+a list or dict is wanted, the whole name of a str or number (`solutions=problem`). Its only
+finishes (`problem.split()`) are rarely what was meant, and the 135M generator, once it has
+written the name and cannot close it, wanders (`problem["answer"]=={}`, measured); this is the
+one place the check removes text the validator would accept.
+
+Why not a state of the automaton: the types of names depend on the whole workflow so far, and
+the automaton's states collapse names so that masks can be cached. The cached part here is
+small: per (bracket depth, string state), which tokens end a value and the text each adds before
+its closer (a few dozen distinct texts in a 49k vocabulary). The names' types are inferred once
+per argument, at its `key=`, by running the validator on the workflow so far with a probe name in
+place of the value. Whatever cannot be typed (a prefix that does not parse, a name of unknown
+type) is `any` and never banned. In a loop body every name is `any` (a later statement of the
+body may rebind it). A comprehension clause written after the value (`[f(x) for x in xs]`) is
+not seen: a name it rebinds keeps the type it had before.
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ import tokenize
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from flowforge.generator.constrain import _CLOSE, _OPEN, OpsConstraint, State
+from flowforge.generator.constrain import _CLOSE, _IDENT, _OPEN, OpsConstraint, State
 from flowforge.operators.valuetypes import accepts
 from flowforge.workflow.validate import expr_type, types_at
 
@@ -36,6 +43,7 @@ if TYPE_CHECKING:
 PROBE = "flowforge_value_probe"
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 _MEMO_MAX = 512
+TYPED_RULES = 2  # this check's version in cache keys
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ class TypedOpsConstraint(OpsConstraint):
         return cls(base.ops, base.prefix, tuple(sorted(op.signature for op in opset.operators)), opset)
 
     def key(self) -> list:
-        return super().key() + [list(self.signatures)]
+        return super().key() + [list(self.signatures), TYPED_RULES]
 
     def row_banned(self, state: State, text: str, pieces: list[str]) -> list[int]:
         """Tokens that would end the current argument value (after `text`, in `state`) with a
@@ -71,12 +79,40 @@ class TypedOpsConstraint(OpsConstraint):
         env = self._env(text[:start])
         if env is None:
             return []
-        value, out = text[start:], []
+        value, out = text[start:], self._scalar_starts(text[start:], env, param.type, pieces)
         for before, ids in self._ends(frames[-1].depth, state[3], pieces).items():
             typed = expr_type(value + before, env, self.opset)
             if typed is not None and (typed[1] or not accepts(param.type, typed[0])):
                 out += ids
         return out
+
+    def _scalar_starts(self, value: str, env: dict, want, pieces: list[str]) -> list[int]:
+        """Where a list or dict is wanted and the value so far is at most a partial name: the
+        tokens that would write the whole name of a str or number (`solutions=problem`)."""
+        head = value.lstrip()
+        if want.kind not in ("list", "dict") or not all(c in _IDENT for c in head):
+            return []
+        bare, spaced = self._names(pieces)
+        out: list[int] = []
+        for name, t in env.items():
+            if t.kind in ("str", "num", "none") and name.startswith(head):
+                rest = name[len(head):]
+                out += bare.get(rest, []) + (spaced.get(rest, []) if not head else [])
+        return out
+
+    def _names(self, pieces: list[str]) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        """Tokens by the identifier characters they start with: (no leading space, leading space)."""
+        key = ("names", id(pieces))
+        if key not in self._memo:
+            bare: dict[str, list[int]] = {}
+            spaced: dict[str, list[int]] = {}
+            for i, piece in enumerate(pieces):
+                body = piece.lstrip(" ")
+                n = next((j for j, c in enumerate(body) if c not in _IDENT), len(body))
+                if n:
+                    (spaced if len(body) < len(piece) else bare).setdefault(body[:n], []).append(i)
+            self._memo[key] = bare, spaced
+        return self._memo[key]
 
     def value_start(self, text: str) -> tuple[int, str, str] | None:
         """(index where the innermost argument value begins, operator, key) after `text`."""
