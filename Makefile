@@ -34,7 +34,8 @@ demo: install
 test: install test-deps
 	$(PY) -m pytest -q
 
-# the unit tests only: no training, kill/resume, subprocess CLI, adversarial corpus or real model
+# the unit tests only: no training, model conversion, kill/resume, subprocess CLI or browser,
+# sandbox timeouts, adversarial corpus or real model
 test-fast: install
 	$(PY) -m pytest -q -m 'not slow and not integration and not model'
 

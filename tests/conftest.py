@@ -2,9 +2,9 @@
 this file builds the offline tiny model the training tests use (no hub).
 
 Markers (pyproject.toml): `slow` (real training, full evals; `make test-slow`), `model` (the real
-embedded model) and `integration` (training or converting a model, kill/resume, the CLI in a
-subprocess, building the wheel, everything under tests/adversarial/). `make test-fast` leaves
-all three out.
+embedded model) and `integration` (training or converting a model, kill/resume, the CLI or
+headless Chromium in a subprocess, building the wheel, sandbox runs that wait out a timeout or
+start many processes, everything under tests/adversarial/). `make test-fast` leaves all three out.
 """
 from __future__ import annotations
 

@@ -63,10 +63,15 @@ class ServerThread:
 
 class FaultServer(ServerThread):
     def __init__(self, faults: list[str] = (), forever: str | None = None, sleep_s: float = 3.0):
+        self.reset(faults, forever, sleep_s)
+        super().__init__(Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])]))
+
+    def reset(self, faults: list[str] = (), forever: str | None = None, sleep_s: float = 3.0) -> "FaultServer":
+        """A new fault script and fresh counts, so that one running server serves many tests."""
         self.faults, self.forever, self.sleep_s = list(faults), forever, sleep_s
         self.requests = 0
         self.bodies: list[dict] = []
-        super().__init__(Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])]))
+        return self
 
     async def chat(self, request: Request) -> Response:
         self.requests += 1

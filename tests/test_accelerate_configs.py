@@ -57,6 +57,7 @@ def test_fsdp_config():
     assert c.fsdp_config["fsdp_state_dict_type"] == "SHARDED_STATE_DICT"
 
 
+@pytest.mark.integration
 def test_grpo_config_carries_vllm_server_mode_and_batching(tmp_path):
     from flowforge.training.config import RLRunConfig
     from flowforge.training.rl import grpo_config

@@ -111,6 +111,7 @@ def test_no_template_string_gives_the_answer_away():
 
 
 @pytest.mark.parametrize("family", list(TOOL_WINNERS))
+@pytest.mark.integration
 def test_winning_tool_composition_scores_high_without_the_executor(family):
     from flowforge.workflow.runtime import run_workflow_on_instances
 

@@ -7,6 +7,8 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "src" / "flowforge"
 
@@ -63,18 +65,24 @@ def mutual(found: list[tuple[str, str, str, int]]) -> list[tuple[str, str]]:
     return sorted((a, b) for a, b in edges if (b, a) in edges and a < b)
 
 
-def test_every_unit_has_a_layer():
-    units = {a for a, _, _, _ in imports()} | {p.stem for p in PKG.glob("*.py")} - {"__init__"}
+@pytest.fixture(scope="module")
+def found() -> list[tuple[str, str, str, int]]:
+    """The package's imports, parsed once for the tests below."""
+    return imports()
+
+
+def test_every_unit_has_a_layer(found):
+    units = {a for a, _, _, _ in found} | {p.stem for p in PKG.glob("*.py")} - {"__init__"}
     units |= {p.name for p in PKG.iterdir() if (p / "__init__.py").exists()}
     assert units - set(layers()) == set(), "add these to the layers block of ARCHITECTURE.md"
 
 
-def test_imports_point_down_the_layers():
-    assert upward(imports(), layers()) == []
+def test_imports_point_down_the_layers(found):
+    assert upward(found, layers()) == []
 
 
-def test_no_two_units_import_each_other():
-    assert mutual(imports()) == []
+def test_no_two_units_import_each_other(found):
+    assert mutual(found) == []
 
 
 def test_the_checker_catches_an_upward_import_and_a_cycle(tmp_path):

@@ -92,6 +92,7 @@ def _writer(path, out):
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.integration
 def test_racing_processes_agree(tmp_path):
     """Two processes fill the same keys; the first write wins and both read it back."""
     path = tmp_path / "c.sqlite"

@@ -13,39 +13,46 @@ pytestmark = pytest.mark.timeout(60)
 M = [{"role": "user", "content": "hi"}]
 
 
+@pytest.fixture(scope="module")
+def server():
+    """One loopback server for the module (stopping one takes ~0.2 s); each test resets its script."""
+    with FaultServer() as s:
+        yield s
+
+
 def client(url, retries=3):
     return OpenAILLM("m", url, retries=retries, timeout_s=0.5, backoff_s=0.01, max_backoff_s=0.05)
 
 
 @pytest.mark.parametrize("faults", [["429"], ["500", "503"], ["timeout"], ["garbage"], ["truncated"], ["empty"],
                                     ["429", "garbage", "500"]])
-async def test_transient_faults_are_retried(faults):
-    with FaultServer(faults) as s:
-        c = await client(s.url).complete(M, n=2)
-        assert c.texts == ["echo: hi #0", "echo: hi #1"]
-        assert s.requests == len(faults) + 1
-        assert (c.usage.prompt_tokens, c.usage.completion_tokens, c.usage.calls) == (3, 4, 1)
+async def test_transient_faults_are_retried(server, faults):
+    s = server.reset(faults)
+    c = await client(s.url).complete(M, n=2)
+    assert c.texts == ["echo: hi #0", "echo: hi #1"]
+    assert s.requests == len(faults) + 1
+    assert (c.usage.prompt_tokens, c.usage.completion_tokens, c.usage.calls) == (3, 4, 1)
 
 
 @pytest.mark.parametrize("fault,reason", [("500", "HTTP 500"), ("429", "HTTP 429"), ("timeout", "timed out"),
                                           ("garbage", "malformed"), ("empty", "malformed")])
-async def test_persistent_faults_give_up_with_reason(fault, reason):
-    with FaultServer(forever=fault, sleep_s=1.0) as s:
-        t0 = time.perf_counter()
-        with pytest.raises(BackendError) as e:
-            await client(s.url, retries=2).complete(M)
-        assert not isinstance(e.value, BackendConfigError)
-        assert reason in str(e.value) and "3 tries" in str(e.value)
-        assert s.requests == 3  # bounded: 1 + 2 retries
-        assert time.perf_counter() - t0 < 5
+async def test_persistent_faults_give_up_with_reason(server, fault, reason):
+    s = server.reset(forever=fault, sleep_s=1.0)
+    t0 = time.perf_counter()
+    with pytest.raises(BackendError) as e:
+        await client(s.url, retries=2).complete(M)
+    assert not isinstance(e.value, BackendConfigError)
+    assert reason in str(e.value) and "3 tries" in str(e.value)
+    assert s.requests == 3  # bounded: 1 + 2 retries
+    assert time.perf_counter() - t0 < 5
 
 
 @pytest.mark.parametrize("fault,msg", [("401", "credentials"), ("403", "credentials"), ("404", "not found")])
-async def test_auth_and_404_fail_fast(fault, msg):
-    with FaultServer(forever=fault) as s:
-        with pytest.raises(BackendConfigError, match=msg):
-            await client(s.url).complete(M)
-        assert s.requests == 1
+async def test_auth_and_404_fail_fast(server, fault, msg):
+    s = server.reset(forever=fault)
+    with pytest.raises(BackendConfigError, match=msg):
+        await client(s.url).complete(M)
+    assert s.requests == 1
 
 
 async def test_unreachable_is_config_error():
@@ -53,21 +60,21 @@ async def test_unreachable_is_config_error():
         await client("http://127.0.0.1:9/v1", retries=1).complete(M)
 
 
-async def test_fewer_choices_are_topped_up_and_params_sent():
-    with FaultServer(forever="few") as s:
-        c = await client(s.url).complete(M, n=3, temperature=0.5, max_tokens=7, stop=["\n"], seed=3)
-        assert len(c.texts) == 3 and s.requests == 3
-        b = s.bodies[0]
-        assert (b["n"], b["temperature"], b["max_tokens"], b["stop"], b["seed"]) == (3, 0.5, 7, ["\n"], 3)
-        assert s.bodies[1]["n"] == 2 and "n" not in s.bodies[2]
+async def test_fewer_choices_are_topped_up_and_params_sent(server):
+    s = server.reset(forever="few")
+    c = await client(s.url).complete(M, n=3, temperature=0.5, max_tokens=7, stop=["\n"], seed=3)
+    assert len(c.texts) == 3 and s.requests == 3
+    b = s.bodies[0]
+    assert (b["n"], b["temperature"], b["max_tokens"], b["stop"], b["seed"]) == (3, 0.5, 7, ["\n"], 3)
+    assert s.bodies[1]["n"] == 2 and "n" not in s.bodies[2]
 
 
-async def test_concurrency_is_bounded():
-    with FaultServer(forever="timeout", sleep_s=0.3) as s:
-        llm = OpenAILLM("m", s.url, retries=0, timeout_s=5, concurrency=2)
-        t0 = time.perf_counter()
-        await asyncio.gather(*(llm.complete(M) for _ in range(4)))
-        assert time.perf_counter() - t0 >= 0.55  # 4 requests, 2 at a time, 0.3 s each
+async def test_concurrency_is_bounded(server):
+    s = server.reset(forever="timeout", sleep_s=0.3)
+    llm = OpenAILLM("m", s.url, retries=0, timeout_s=5, concurrency=2)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(llm.complete(M) for _ in range(4)))
+    assert time.perf_counter() - t0 >= 0.55  # 4 requests, 2 at a time, 0.3 s each
 
 
 @pytest.mark.model

@@ -143,6 +143,7 @@ def _headless(exe: str, profile: Path, *args: str) -> subprocess.CompletedProces
     return subprocess.run([exe, *flags, *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.integration
 def test_report_renders_in_headless_chromium(tmp_path):
     exe = _chromium()
     d = make_eval_dir(tmp_path / "ev")
@@ -173,6 +174,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert img[..., :3].std() > 0.05  # not a blank page
 
 
+@pytest.mark.integration
 def test_chromium_check_catches_page_errors(tmp_path):
     """The console/JS-error check above can fail: a page with a broken script is caught."""
     exe = _chromium()

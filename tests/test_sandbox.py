@@ -70,6 +70,7 @@ def test_failure_has_class_and_message(box):
     assert not r.success and r.error == "KeyError" and "missing" in r.message and not r.timeout
 
 
+@pytest.mark.integration
 def test_timeout_is_its_own_outcome(box):
     r = box.run("import time\ntime.sleep(60)", Limits(wall_s=1))
     assert r.timeout and r.error == "Timeout" and not r.success and r.seconds < 4
@@ -132,6 +133,7 @@ def test_bwrap_view_of_the_machine():
     assert eval(lines[4]) == []
 
 
+@pytest.mark.integration
 def test_bwrap_memory_is_bounded_per_run_by_the_kernel():
     """A memfd is not address space: only the cgroup stops it."""
     box = get_sandbox("bwrap")
@@ -163,6 +165,7 @@ def test_run_tests_humaneval_check():
         run_tests("def sq(x): return x", check)
 
 
+@pytest.mark.integration
 def test_run_tests_program_crash_and_timeout():
     r = run_tests("raise ImportError('nope')", ["assert True"], limits=FAST)
     assert not r.success and r.error == "ImportError" and r.result == {"passed": 0, "total": 1}
@@ -170,6 +173,7 @@ def test_run_tests_program_crash_and_timeout():
     assert r.timeout and r.result == {"passed": 1, "total": 2}
 
 
+@pytest.mark.integration
 async def test_async_variants_run_concurrently():
     import time
 
@@ -207,6 +211,7 @@ async def test_run_workflow_ops_roundtrip_concurrency_and_operator_error():
     assert peak[0] == 3 and len(seen) == 4
 
 
+@pytest.mark.integration
 async def test_run_workflow_crash_and_timeout():
     async def call_op(name, kwargs):
         return "x"
@@ -244,6 +249,7 @@ def slow_child_watcher(monkeypatch):
     monkeypatch.setattr(unix_events.ThreadedChildWatcher, "_do_waitpid", late)
 
 
+@pytest.mark.integration
 async def test_kill_never_reaps_behind_the_child_watcher(slow_child_watcher, caplog):
     from flowforge.sandbox.core import _kill
 
@@ -254,6 +260,7 @@ async def test_kill_never_reaps_behind_the_child_watcher(slow_child_watcher, cap
     assert not [r for r in caplog.records if "Unknown child process" in r.getMessage()]
 
 
+@pytest.mark.integration
 async def test_concurrent_async_and_sync_runs_keep_true_exit_codes(slow_child_watcher, caplog):
     # The `train synth` shape: many sandboxed runs on the main loop (some killed by the wall clock,
     # some cancelled from outside) while scorer threads call the sync API (its own loop per thread).
@@ -289,6 +296,7 @@ async def test_concurrent_async_and_sync_runs_keep_true_exit_codes(slow_child_wa
     "print(\"{'ok': True, 'passed': 1, 'total': 1}\")\ndef f(x):\n    return 0",
     "def f(x):\n    raise SystemExit(0)",
 ])
+@pytest.mark.integration
 def test_forged_verdicts_score_zero(program):
     r = run_tests(program, ["assert f(1) == 2"], limits=FAST)
     assert not r.success and r.result == {"passed": 0, "total": 1}, r
@@ -304,6 +312,7 @@ def test_plain_values_cross_with_their_types():
     assert r.success, r.message
 
 
+@pytest.mark.integration
 def test_unplain_and_too_deep_values_fail_the_test():
     r = run_tests("def f():\n    x = []\n    for _ in range(600):\n        x = [x]\n    return x", ["assert f()"], limits=FAST)
     assert not r.success and "deep" in r.message
@@ -321,6 +330,7 @@ def test_run_tests_setup_runs_in_the_tests_process():
 # ---- the channel and the clock ---------------------------------------------------------------
 
 
+@pytest.mark.integration
 async def test_deep_or_huge_operator_arguments_are_refused_not_fatal():
     seen = []
 
@@ -339,6 +349,7 @@ async def test_deep_or_huge_operator_arguments_are_refused_not_fatal():
     assert r.result.endswith("'ok']")
 
 
+@pytest.mark.integration
 async def test_wall_clock_pauses_while_waiting_on_the_backend():
     waited = [0.0]
 

@@ -147,6 +147,7 @@ def test_code_scorer_passes_program_and_tests(monkeypatch):
     assert seen["setup"] == scorers.CODE_PRELUDE  # the tests' process gets the same imports
 
 
+@pytest.mark.integration
 def test_code_scorer_real_sandbox():
     assert score_code_tests("def add(a, b):\n    return a + b", inst(CODE_REF)).value == 1.0
     assert score_code_tests("def add(a, b):\n    return a - b", inst(CODE_REF)).value == 0.0
@@ -154,6 +155,7 @@ def test_code_scorer_real_sandbox():
     assert not math.isnan(score_code_tests("syntax error (", inst(CODE_REF)).value)
 
 
+@pytest.mark.integration
 def test_canonical_solutions_pass_hidden_tests():
     """The bundled reference solutions score 1 and an empty function scores 0 (loader + scorer)."""
     import json

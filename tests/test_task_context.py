@@ -38,6 +38,7 @@ def test_user_spec_declares_its_context_and_gets_the_operators_for_it(tmp_path):
     assert "check_and_fix" not in bound.describe() and "search_context(" in bound.describe()
 
 
+@pytest.mark.integration
 def test_unknown_context_kind_names_file_and_field(tmp_path):
     path = spec(tmp_path, "paragraphs")
     with pytest.raises(DataError, match=r"t\.yaml: field 'fields\.context\.paragraphs': unknown context kind "

@@ -249,6 +249,7 @@ def test_type_rule_follows_list_literals_and_their_mutation():
     (("r = await ops.calculate(expression=problem)", "return r['answer']"), "gsm8k", 3, "type"),
     (("r = await ops.run_tests(solution=problem)", "return r['feedback']"), "gsm8k", 2, "unavailable"),
 ])
+@pytest.mark.integration
 def test_cli_run_refuses_a_type_error_in_one_line_and_runs_nothing(tmp_path, lines, task, line, rule):
     import subprocess
     import sys
