@@ -50,17 +50,13 @@ def test_unknown_context_kind_names_file_and_field(tmp_path):
     assert "fields.context.paragraphs" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_operator_needs_must_be_a_known_context_kind(tmp_path):
-    (tmp_path / "s.yaml").write_text(
-        "name: s\noperators:\n  - name: look\n    signature: 'look(query: str) -> list[str]'\n"
-        "    description: Passages.\n    impl: retrieve\n    needs: [documents]\n")
-    with pytest.raises(UserError, match=r"s\.yaml: field operators\[0\]\.needs.*unknown context kind 'documents'"):
-        load_operator_set(str(tmp_path / "s.yaml"))
-
-
-def test_signature_types_must_be_types(tmp_path):
-    (tmp_path / "s.yaml").write_text(
-        "name: s\noperators:\n  - name: tally\n    signature: 'tally(answers: lst) -> str'\n"
-        "    description: Most frequent.\n    impl: vote\n")
-    with pytest.raises(UserError, match=r"s\.yaml: field operators\[0\].*'lst' is not a type"):
+@pytest.mark.parametrize("operator, error", [
+    ("  - name: look\n    signature: 'look(query: str) -> list[str]'\n    description: Passages.\n"
+     "    impl: retrieve\n    needs: [documents]\n", r"operators\[0\]\.needs.*unknown context kind 'documents'"),
+    ("  - name: tally\n    signature: 'tally(answers: lst) -> str'\n    description: Most frequent.\n"
+     "    impl: vote\n", r"operators\[0\].*'lst' is not a type"),
+], ids=["needs-a-known-context-kind", "signature-types-are-types"])
+def test_operator_fields_are_checked(tmp_path, operator, error):
+    (tmp_path / "s.yaml").write_text("name: s\noperators:\n" + operator)
+    with pytest.raises(UserError, match=r"s\.yaml: field " + error):
         load_operator_set(str(tmp_path / "s.yaml"))
