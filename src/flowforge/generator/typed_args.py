@@ -7,7 +7,9 @@ calls per row and step (llm/constrain.py). Inside the value of a typed parameter
 tokens that would end the value and bans those whose value the validator's own type inference
 (`workflow.validate.types_at` / `expr_type`, the rule `type`) types as something the parameter
 cannot take, or finds a type error in (`problem["answer"]` on a str). So `text=answers` cannot be
-closed when `answers` is a list and `text` wants a str, while `text=answers[0]` can.
+closed when `answers` is a list and `text` wants a str, while `text=answers[0]` can. The same
+holds for a one-line `return VALUE` of `solve`: its line cannot end while VALUE is a list or dict
+(the answer must be a string).
 
 Why at the end of the value: a name whose type is wrong alone is often the right start
 (`answers` -> `answers[0]`); only the finished value has a type. One start is banned too: where
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 PROBE = "flowforge_value_probe"
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 _MEMO_MAX = 512
-TYPED_RULES = 2  # this check's version in cache keys
+TYPED_RULES = 3  # this check's version in cache keys (3: returns)
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,11 @@ class TypedOpsConstraint(OpsConstraint):
         """Tokens that would end the current argument value (after `text`, in `state`) with a
         value of a type its parameter cannot take."""
         frames = state[0]
-        if self.opset is None or not frames or frames[-1].phase != "val":
+        if self.opset is None:
+            return []
+        if not frames:
+            return self._return_ends(state, text, pieces)
+        if frames[-1].phase != "val":
             return []
         where = self.value_start(text)
         if where is None:
@@ -83,6 +89,28 @@ class TypedOpsConstraint(OpsConstraint):
         for before, ids in self._ends(frames[-1].depth, state[3], pieces).items():
             typed = expr_type(value + before, env, self.opset)
             if typed is not None and (typed[1] or not accepts(param.type, typed[0])):
+                out += ids
+        return out
+
+    def _return_ends(self, state: State, text: str, pieces: list[str]) -> list[int]:
+        """In a one-line `return VALUE` of `solve`: the tokens that would end the line with a
+        list or dict (the answer must be a string) or a value with a type error."""
+        line_start = text.rfind("\n") + 1
+        line = text[line_start:]
+        body = line.lstrip(" ")
+        if not body.startswith("return ") or len(line) == len(body):  # solve's body is indented
+            return []
+        depth, text_state = self._line_state(body)
+        if text_state is not None and text_state[0] == "#":
+            return []
+        start = line_start + len(line) - len(body) + len("return ")
+        env = self._env(text[:start])
+        if env is None:
+            return []
+        out = []
+        for before, ids in self._ends(depth, text_state, pieces, line=True).items():
+            typed = expr_type(text[start:] + before, env, self.opset)
+            if typed is not None and (typed[1] or typed[0].kind in ("list", "dict")):
                 out += ids
         return out
 
@@ -141,24 +169,28 @@ class TypedOpsConstraint(OpsConstraint):
             self._memo[key] = types_at(probe_source(prefix), self.opset, PROBE)
         return self._memo[key]
 
-    def _ends(self, depth: int, text_state, pieces: list[str]) -> dict[str, list[int]]:
-        """Tokens that end a value here: the text each adds before its closer -> their ids."""
-        key = ("ends", depth, text_state, id(pieces))
+    def _ends(self, depth: int, text_state, pieces: list[str], line: bool = False) -> dict[str, list[int]]:
+        """Tokens that end a value here (an argument's, or with `line` a statement's): the text
+        each adds before its closer -> their ids."""
+        key = ("ends", depth, text_state, line, id(pieces))
         if key not in self._memo:
             ends: dict[str, list[int]] = {}
             for i, piece in enumerate(pieces):
-                j = self._closer(depth, text_state, piece)
+                j = self._closer(depth, text_state, piece, line)
                 if j is not None:
                     ends.setdefault(piece[:j], []).append(i)
             self._memo[key] = ends
         return self._memo[key]
 
-    def _closer(self, depth: int, text_state, piece: str) -> int | None:
-        """Index in `piece` of the `,` or `)` that ends a value at bracket `depth`, if any."""
+    def _closer(self, depth: int, text_state, piece: str, line: bool = False) -> int | None:
+        """Index in `piece` of the `,` or `)` (with `line`: the newline) that ends a value at
+        bracket `depth`, if any."""
         text = text_state
         for j, ch in enumerate(piece):
             if text is not None and text[0] == "pend" and text[2] == 2 and ch != text[1]:
                 text = None  # `""` was an empty string: `ch` is code
+            if line and ch == "\n" and depth == 0 and (text is None or text[0] == "#"):
+                return j
             if text is not None:
                 text = self._skip(((), "", False, text), ch)[3]
             elif ch in "\"'":
@@ -169,11 +201,29 @@ class TypedOpsConstraint(OpsConstraint):
                 depth += 1
             elif ch in _CLOSE:
                 if depth == 0:
-                    return j if ch == ")" else None
+                    return j if ch == ")" and not line else None
                 depth -= 1
-            elif ch == "," and depth == 0:
+            elif ch == "," and depth == 0 and not line:
                 return j
         return None
+
+    def _line_state(self, line: str) -> tuple[int, Any]:
+        """(bracket depth, string state) at the end of `line`, read from its start as code."""
+        depth, text = 0, None
+        for ch in line:
+            if text is not None and text[0] == "pend" and text[2] == 2 and ch != text[1]:
+                text = None
+            if text is not None:
+                text = self._skip(((), "", False, text), ch)[3]
+            elif ch in "\"'":
+                text = ("pend", ch, 1)
+            elif ch == "#":
+                text = ("#",)
+            elif ch in _OPEN:
+                depth += 1
+            elif ch in _CLOSE:
+                depth = max(0, depth - 1)
+        return depth, text
 
 
 def probe_source(prefix: str) -> str:
