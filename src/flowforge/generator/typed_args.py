@@ -54,7 +54,8 @@ class TypedOpsConstraint(OpsConstraint):
 
     signatures: tuple[str, ...] = ()
     opset: Any = field(default=None, compare=False, hash=False, repr=False)
-    _memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    _memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)  # vocabulary tables
+    _envs: dict = field(default_factory=dict, compare=False, hash=False, repr=False)  # prefix -> names' types
 
     @classmethod
     def for_opset(cls, opset: "OperatorSet") -> "TypedOpsConstraint":
@@ -131,7 +132,7 @@ class TypedOpsConstraint(OpsConstraint):
     def _names(self, pieces: list[str]) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
         """Tokens by the identifier characters they start with: (no leading space, leading space)."""
         key = ("names", id(pieces))
-        if key not in self._memo:
+        if self._memo.get(key, (None,))[0] is not pieces:  # an id may be reused by a new list
             bare: dict[str, list[int]] = {}
             spaced: dict[str, list[int]] = {}
             for i, piece in enumerate(pieces):
@@ -139,8 +140,8 @@ class TypedOpsConstraint(OpsConstraint):
                 n = next((j for j, c in enumerate(body) if c not in _IDENT), len(body))
                 if n:
                     (spaced if len(body) < len(piece) else bare).setdefault(body[:n], []).append(i)
-            self._memo[key] = bare, spaced
-        return self._memo[key]
+            self._memo[key] = pieces, (bare, spaced)
+        return self._memo[key][1]
 
     def value_start(self, text: str) -> tuple[int, str, str] | None:
         """(index where the innermost argument value begins, operator, key) after `text`."""
@@ -162,25 +163,24 @@ class TypedOpsConstraint(OpsConstraint):
 
     def _env(self, prefix: str) -> dict | None:
         """Names' types where a value starts after `prefix` (memoised per prefix)."""
-        key = ("env", prefix)
-        if key not in self._memo:
-            if len(self._memo) > _MEMO_MAX:
-                self._memo.clear()
-            self._memo[key] = types_at(probe_source(prefix), self.opset, PROBE)
-        return self._memo[key]
+        if prefix not in self._envs:
+            if len(self._envs) >= _MEMO_MAX:
+                self._envs.clear()
+            self._envs[prefix] = types_at(probe_source(prefix), self.opset, PROBE)
+        return self._envs[prefix]
 
     def _ends(self, depth: int, text_state, pieces: list[str], line: bool = False) -> dict[str, list[int]]:
         """Tokens that end a value here (an argument's, or with `line` a statement's): the text
         each adds before its closer -> their ids."""
         key = ("ends", depth, text_state, line, id(pieces))
-        if key not in self._memo:
+        if self._memo.get(key, (None,))[0] is not pieces:
             ends: dict[str, list[int]] = {}
             for i, piece in enumerate(pieces):
                 j = self._closer(depth, text_state, piece, line)
                 if j is not None:
                     ends.setdefault(piece[:j], []).append(i)
-            self._memo[key] = ends
-        return self._memo[key]
+            self._memo[key] = pieces, ends
+        return self._memo[key][1]
 
     def _closer(self, depth: int, text_state, piece: str, line: bool = False) -> int | None:
         """Index in `piece` of the `,` or `)` (with `line`: the newline) that ends a value at
