@@ -259,43 +259,37 @@ def generate(
 
 @app.command()
 def demo(
-    task: str = typer.Option("synth/passage_qa", "--task", help="Task to demo on."),
-    limit: int = typer.Option(5, "--limit", help="Instances to run."),
-    out: Path = typer.Option(Path("runs/demo"), "--out", help="Run directory."),
+    task: str = typer.Option("synth/two_hop", "--task", help="Task to demo on (default: a held-out curriculum family)."),
+    limit: int = typer.Option(20, "--limit", help="Test instances each method runs on."),
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="Out dir (resumes finished cells)."),
     generator: Optional[str] = typer.Option(None, "--generator", help="Generator spec; default: the shipped adapter."),
     executor: str = typer.Option("embedded", "--executor"),
-    attempts: int = typer.Option(ATTEMPTS, "--attempts", help="If the greedy workflow is invalid, resample up to N-1 more (1: off)."),
 ) -> None:
-    """The main job on the embedded model: generate a workflow, run it, report."""
-    import asyncio
-
+    """The main job on the embedded model: the generator writes one workflow for a task it never
+    trained on, which runs beside io and cot on the same test instances, with what each cost."""
     from rich.syntax import Syntax
 
-    from flowforge.evaluation.report import write_report
-    from flowforge.generator import default_generator_spec
-    from flowforge.generator.generate import generate_workflow, workflow_header
-    from flowforge.llm import load_llm
-    from flowforge.operators import load_operator_set
-    from flowforge.tasks import get_task
-    from flowforge.workflow.runtime import run_workflow_on_instances
+    from flowforge.evaluation.methods import parse_methods
+    from flowforge.evaluation.suites import suite_cells
 
-    spec = generator or default_generator_spec()
-    t, opset = get_task(task), load_operator_set("default")
-    split = "test" if "test" in t.splits else next(iter(t.splits))
-    console.print(f"[bold]1. generate[/bold] a workflow for [cyan]{t.name}[/cyan] with {spec}")
-    gen = asyncio.run(generate_workflow(t, opset, load_llm(spec), attempts=attempts, executor=load_llm(executor)))
-    source = workflow_header(t, opset, spec, gen) + gen.selected.source
-    console.print(Syntax(source, "python", theme="ansi_dark"))
-    if not gen.selected.valid:
-        console.print(f"[red]the generator wrote an invalid workflow:[/red] {gen.selected.error}")
+    if limit < 1:
+        raise UserError(f"--limit must be at least 1, got {limit}")
+    meths = parse_methods("generator" + (f":{generator}" if generator else "") + ",io,cot")
+    cells = suite_cells(None, [task])
+
+    def show_workflow(results) -> None:
+        gen = results[0]
+        if gen.workflow:
+            console.print(f"[bold]the generator's workflow[/bold] for [cyan]{gen.task}[/cyan] ({gen.label or gen.status})")
+            console.print(Syntax((out / gen.workflow).read_text(), "python", theme="ansi_dark"))
+        if gen.status != "ok":
+            console.print(f"[red]{gen.status}:[/red] {gen.reason}", highlight=False)
+
+    meta = {"demo": True, "tasks": task, "methods": ",".join(m.name for m in meths), "executor": executor, "limit": limit}
+    results = _eval_table(meths, cells, executor=executor, out=out, limit=limit, meta=meta, before_table=show_workflow,
+                          title=f"flowforge demo: {task}, {limit} test instances (obtain = generating the workflow)")
+    if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
-    console.print(f"[bold]2. run[/bold] it on {limit} {split} instances with executor {executor}")
-    summary = asyncio.run(run_workflow_on_instances(
-        source, t, t.load(split, limit=limit), executor=load_llm(executor), opset=opset, out_dir=out))
-    report = write_report(out)
-    console.print(f"[bold]3. score[/bold] {summary.score:.3f} on {summary.n} instances "
-                  f"({summary.errors} errors, {summary.usage.calls} LLM calls, {summary.seconds:.1f} s)")
-    console.print(f"run directory: {out}\nreport: {report}")
 
 
 # ---- train (stage 1 and 2) -------------------------------------------------------------
@@ -373,20 +367,35 @@ def eval_cmd(
     out: Path = typer.Option(Path("runs/eval"), help="out dir (resumes finished cells)"),
 ) -> None:
     """Methods x tasks on TEST splits: score, cost of obtaining each workflow, cost per instance."""
-    import asyncio
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from flowforge.evaluation.methods import parse_methods
-    from flowforge.evaluation.report import write_report
-    from flowforge.evaluation.run import run_eval
     from flowforge.evaluation.suites import DEFAULT_SUITE, suite_cells
-    from flowforge.evaluation.tables import rich_table, write_tables
 
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
     meths = parse_methods(methods)
     cells = suite_cells(suite, _csv(tasks), operators)
+    title = suite or ("tasks " + ", ".join(dict.fromkeys(c.task for c in cells)) if tasks else DEFAULT_SUITE)
+    meta = {"suite": suite or (None if tasks else DEFAULT_SUITE), "tasks": tasks, "methods": methods,
+            "executor": executor, "limit": limit}
+    results = _eval_table(meths, cells, executor=executor, out=out, limit=limit, meta=meta,
+                          title=f"flowforge eval: {title} (test splits)", search_rounds=search_rounds,
+                          search_limit=search_limit, select_limit=select_limit)
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+def _eval_table(meths, cells, *, executor: str, out: Path, limit: Optional[int], meta: dict, title: str,
+                before_table=None, **search) -> list:
+    """Run (resuming) the eval cells with a progress bar, then write and print the table and the
+    report. `before_table(results)` prints anything that belongs above the table."""
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flowforge.evaluation.report import write_report
+    from flowforge.evaluation.run import run_eval
+    from flowforge.evaluation.tables import rich_table, write_tables
+
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as bar:
         tid = bar.add_task("eval cells", total=len(meths) * len(cells))
@@ -398,17 +407,14 @@ def eval_cmd(
             bar.advance(tid)
 
         results = asyncio.run(run_eval(meths, cells, executor_spec=executor, out_dir=out, limit=limit,
-                                       search_rounds=search_rounds, search_limit=search_limit,
-                                       select_limit=select_limit, progress=progress))
-    title = suite or ("tasks " + ", ".join(dict.fromkeys(r.task for r in results)) if tasks else DEFAULT_SUITE)
-    meta = {"suite": suite or (None if tasks else DEFAULT_SUITE), "tasks": tasks, "methods": methods,
-            "executor": executor, "limit": limit}
+                                       progress=progress, **search))
     paths = write_tables(results, out, meta)
-    console.print(rich_table(results, f"flowforge eval: {title} (test splits)"))
+    if before_table is not None:
+        before_table(results)
+    console.print(rich_table(results, title))
     console.print("tables: " + ", ".join(str(p) for p in paths), highlight=False)
     console.print(f"report (table, score against obtain-cost plot, workflows): {write_report(out)}", highlight=False)
-    if any(r.status == "failed" for r in results):
-        raise typer.Exit(1)
+    return results
 
 
 @app.command("search")
