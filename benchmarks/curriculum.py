@@ -46,14 +46,6 @@ def uses_executor(source: str, opset) -> bool:
     return any(impls.get(name) in EXECUTOR_IMPLS for name in operators_used(ast.parse(source)))
 
 
-def stderr(scores: list[float]) -> float | None:
-    n = len(scores)
-    if n < 2:
-        return None
-    m = sum(scores) / n
-    return math.sqrt(sum((s - m) ** 2 for s in scores) / (n - 1) / n)
-
-
 async def run_cell(family: str, split: str, name: str, source: str, n: int, args, executor, opset) -> dict:
     from flowforge.tasks import get_task
     from flowforge.workflow.runtime import run_workflow_on_instances
@@ -63,13 +55,14 @@ async def run_cell(family: str, split: str, name: str, source: str, n: int, args
     s = await run_workflow_on_instances(source, task, task.load(split, limit=n), executor=executor, opset=opset,
                                         concurrency=args.concurrency, out_dir=out, max_tokens=args.max_tokens,
                                         meta={"split": split})
-    scores = [r.score for r in s.results if not math.isnan(r.score)]
-    return {"score": s.score, "stderr": stderr(scores), "n": len(scores), "errors": s.errors,
+    return {"score": s.score, "stderr": s.stderr, "n": s.scored, "errors": s.errors,
             "calls_per_instance": s.usage.calls / max(1, s.n), "seconds": round(s.seconds, 1)}
 
 
 def cell_from_dir(path: Path) -> dict | None:
     """A cell from a run dir's results.jsonl as far as it got (None if it has no results)."""
+    from flowforge.workflow.runtime import standard_error
+
     lines = path / "results.jsonl"
     if not lines.exists():
         return None
@@ -77,7 +70,7 @@ def cell_from_dir(path: Path) -> dict | None:
     scores = [float(r["score"]) for r in rows if r.get("score") is not None and not math.isnan(float(r["score"]))]
     if not scores:
         return None
-    return {"score": sum(scores) / len(scores), "stderr": stderr(scores), "n": len(scores),
+    return {"score": sum(scores) / len(scores), "stderr": standard_error(scores), "n": len(scores),
             "errors": sum(bool(r.get("error")) for r in rows)}
 
 

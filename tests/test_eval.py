@@ -173,3 +173,21 @@ async def test_search_and_best_of_n_tune_on_the_same_split(tmp_path):
         # both score on the same validate instances; the generator's smoke run may read train inputs
         assert seen("validate") == [True, True] and seen("test") == [False, False], name
     assert "on validate" in labels["search:fake-opt"] and "selected on validate" in labels["generator_bo2:fake-gen"]
+
+
+def test_every_score_and_mean_carries_its_standard_error():
+    from flowforge.evaluation.run import CellResult, method_summary
+    from flowforge.evaluation.tables import wide_rows
+    from flowforge.workflow.runtime import standard_error
+
+    assert standard_error([1.0, 0.0, 1.0, 0.0]) == pytest.approx((1 / 12) ** 0.5)
+    assert standard_error([1.0]) is None and standard_error([0.5, 0.5]) == 0.0
+    a = CellResult("cot", "t1", "default", "ok", score=0.5, stderr=0.3, n=4)
+    b = CellResult("cot", "t2", "default", "ok", score=0.25, stderr=0.4, n=4)
+    assert a.cell_text() == "0.500 ± 0.300"
+    (row,) = method_summary([a, b])
+    assert row["mean_score"] == pytest.approx(0.375) and row["mean_stderr"] == pytest.approx(0.25)
+    _, rows = wide_rows([a, b])
+    assert rows[0][:4] == ["cot", "0.500 ± 0.300", "0.250 ± 0.400", "0.375 ± 0.250"]
+    invalid = CellResult("gen", "t1", "default", "invalid", score=0.0)
+    assert invalid.cell_text() == "0.000 (invalid workflow)" and method_summary([invalid])[0]["mean_stderr"] is None

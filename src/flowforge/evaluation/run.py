@@ -39,6 +39,7 @@ class CellResult:
     status: str  # "ok" | "invalid" (workflow invalid, scored 0) | "failed"
     reason: str = ""
     score: float | None = None
+    stderr: float | None = None  # of `score`, over the cell's instances
     n: int = 0
     errors: int = 0
     obtain_usage: dict[str, Any] = field(default_factory=dict)
@@ -61,7 +62,7 @@ class CellResult:
     def cell_text(self) -> str:
         if self.status == "failed":
             return f"failed: {self.reason}"
-        text = f"{self.score:.3f}"
+        text = f"{self.score:.3f}" + (f" ± {self.stderr:.3f}" if self.stderr is not None else "")
         return text + " (invalid workflow)" if self.status == "invalid" else text
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,6 +115,7 @@ async def run_cell(method: Method, cell: Cell, *, executor: "LLM", llms: dict[st
         summary = await run_workflow_on_instances(got.source, task, instances, executor=executor,
                                                   opset=run_opset, out_dir=run_dir, meta={"split": EVAL_SPLIT})
         res.status, res.score, res.n, res.errors = "ok", summary.score, summary.n, summary.errors
+        res.stderr = summary.stderr
         res.exec_usage = summary.usage.to_dict()
     except Exception as e:  # a per-cell failure fills its cell; the rest of the table still runs
         res.status, res.reason = "failed", f"{type(e).__name__}: {_one_line(e)}"
@@ -201,9 +203,19 @@ def method_summary(results: list[CellResult]) -> list[dict[str, Any]]:
         rows.append({
             "method": method,
             "mean_score": sum(r.score for r in done) / len(done) if done else math.nan,
+            "mean_stderr": _mean_stderr(done),
             "cells": len(cells), "failed": len(cells) - len(done),
             "obtain_calls": obtain.calls, "obtain_tokens": obtain.tokens,
             "exec_calls_per_instance": exe.calls / n if n else math.nan,
             "exec_tokens_per_instance": exe.tokens / n if n else math.nan,
         })
     return rows
+
+
+def _mean_stderr(cells: list[CellResult]) -> float | None:
+    """Standard error of the mean of independent cell scores: sqrt(sum se_i^2) / k. None when a
+    cell has none (an invalid workflow's 0, or under 2 instances)."""
+    ses = [r.stderr for r in cells]
+    if not ses or any(se is None for se in ses):
+        return None
+    return math.sqrt(sum(se * se for se in ses)) / len(ses)

@@ -25,7 +25,8 @@ def wide_rows(results: list[CellResult]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for s in method_summary(results):
         cells = [by[(s["method"], k)].cell_text() if (s["method"], k) in by else "" for k in keys]
-        rows.append([s["method"], *cells, _num(s["mean_score"]), str(s["obtain_calls"]), str(s["obtain_tokens"]),
+        mean = _num(s["mean_score"]) + (f" ± {s['mean_stderr']:.3f}" if s.get("mean_stderr") is not None else "")
+        rows.append([s["method"], *cells, mean, str(s["obtain_calls"]), str(s["obtain_tokens"]),
                      _num(s["exec_calls_per_instance"], "{:.1f}"), _num(s["exec_tokens_per_instance"], "{:.0f}")])
     return header, rows
 

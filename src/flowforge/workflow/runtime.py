@@ -56,10 +56,24 @@ class RunSummary:
     def scored(self) -> int:
         return sum(not math.isnan(r.score) for r in self.results)
 
+    @property
+    def stderr(self) -> float | None:
+        """Standard error of `score` over the scored instances (None below 2)."""
+        return standard_error([r.score for r in self.results if not math.isnan(r.score)])
+
     def to_dict(self) -> dict[str, Any]:
-        return {"score": self.score, "n": self.n, "scored": self.scored, "errors": self.errors,
+        return {"score": self.score, "stderr": self.stderr, "n": self.n, "scored": self.scored, "errors": self.errors,
                 "resumed": self.resumed, "backend_timeouts": self.backend_timeouts,
                 "usage": self.usage.to_dict(), "seconds": round(self.seconds, 3)}
+
+
+def standard_error(scores: list[float]) -> float | None:
+    """The standard error of the mean of `scores` (sample variance); None for fewer than 2."""
+    n = len(scores)
+    if n < 2:
+        return None
+    m = sum(scores) / n
+    return math.sqrt(sum((x - m) ** 2 for x in scores) / (n - 1) / n)
 
 
 def _summarise(results: list[InstanceResult], seconds: float, resumed: int, out_dir) -> RunSummary:
