@@ -169,7 +169,7 @@ def test_run_synth_end_to_end_and_resume(tmp_path):
 
     llm = FakeLLM(lambda m: "Answer: 12")
     cfg = SynthConfig(out_dir=tmp_path, tasks=["synth/arith_word", "bbh/snarks"], k=2, candidates_per_task=4,
-                      top_m=2, augment=3)
+                      top_m=2, augment=3, baseline=None, compositions=False)
     s = run_synth(cfg, executor=llm, show=False)
     cands = [json.loads(line) for line in (tmp_path / "candidates.jsonl").read_text().splitlines()]
     assert s["candidates_run"] == len(cands) == 8 and s["ran_this_session"] == 8
@@ -202,7 +202,7 @@ def test_run_synth_drops_candidates_that_crash_and_counts_them(tmp_path):
 
     crashing = "```python\nasync def solve(problem, ops):\n    return await ops.calculate(expression=problem + '/0')\n```"
     cfg = SynthConfig(out_dir=tmp_path, tasks=["synth/arith_word"], k=2, candidates_per_task=2, top_m=4, augment=1,
-                      teacher="fake-teacher", teacher_samples=1)
+                      teacher="fake-teacher", teacher_samples=1, baseline=None, compositions=False)
     s = run_synth(cfg, executor=FakeLLM(lambda m: "Answer: 12"), teacher=FakeLLM(lambda m: crashing), show=False)
     cands = [json.loads(line) for line in (tmp_path / "candidates.jsonl").read_text().splitlines()]
     teacher = [c for c in cands if c["template"] == "teacher"]
@@ -210,3 +210,42 @@ def test_run_synth_drops_candidates_that_crash_and_counts_them(tmp_path):
     assert s["dropped_crashed"] == sum(bool(c["errors"]) for c in cands) >= 1
     rows = [json.loads(line) for line in (tmp_path / "sft.jsonl").read_text().splitlines()]
     assert rows and all(r["meta"]["template"] != "teacher" for r in rows)
+
+
+def test_select_top_keeps_only_what_beats_the_baseline():
+    recs = [{"key": "io", "task": "t", "template": "baseline:io", "valid": True, "score": 0.5, "tokens": 1},
+            {"key": "a", "task": "t", "template": "x", "valid": True, "score": 0.5, "tokens": 1},  # a tie does not beat it
+            {"key": "b", "task": "t", "template": "x", "valid": True, "score": 0.75, "tokens": 1},
+            {"key": "c", "task": "u", "template": "x", "valid": True, "score": 0.0, "tokens": 1}]  # no baseline: no gate
+    top = select_top(recs, top_m=4, min_score=0.0)
+    assert [r["key"] for r in top["t"]] == ["b"] and [r["key"] for r in top["u"]] == ["c"]
+
+
+def test_curriculum_synth_offers_training_compositions_never_heldout_winners(tmp_path):
+    import json
+
+    from fakes import FakeLLM
+    from flowforge.tasks.synth import HELDOUT
+    from flowforge.tasks.synth.compositions import COMPOSITIONS, HELDOUT_WINNERS
+    from flowforge.training.synth import run_synth
+
+    assert set(HELDOUT_WINNERS) == set(HELDOUT) and set(HELDOUT_WINNERS.values()) <= set(COMPOSITIONS)
+    cfg = SynthConfig(out_dir=tmp_path, tasks=["synth/table_lookup"], k=4, candidates_per_task=1, top_m=2, augment=1)
+    s = run_synth(cfg, executor=FakeLLM(lambda m: "Answer: nothing"), show=False)
+    cands = [json.loads(line) for line in (tmp_path / "candidates.jsonl").read_text().splitlines()]
+    offered = {c["template"] for c in cands}
+    assert "baseline:io" in offered and "comp:table_cell" in offered
+    assert not {f"comp:{w}" for w in HELDOUT_WINNERS.values()} & offered
+    base = next(c["score"] for c in cands if c["template"] == "baseline:io")
+    rows = [json.loads(line) for line in (tmp_path / "sft.jsonl").read_text().splitlines()]
+    assert rows and all(r["meta"]["score"] > base for r in rows) and base == 0.0
+    assert "comp:table_cell" in {r["meta"]["template"] for r in rows}  # the tool composition wins without the LLM
+    assert s["per_task"]["synth/table_lookup"]["baseline"] == base
+
+
+def test_a_baseline_that_is_not_a_reference_workflow_is_one_line():
+    from flowforge.errors import UserError
+
+    with pytest.raises(UserError, match="unknown reference workflow 'nope'"):
+        SynthConfig(baseline="nope")
+    assert SynthConfig(baseline="none").baseline is None

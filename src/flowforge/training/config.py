@@ -36,6 +36,8 @@ class SynthConfig:
     top_m: int = field(default=4, metadata={"help": "Workflows kept per task (balance across tasks)."})
     augment: int = field(default=4, metadata={"help": "Operator-set variants (prompts) per kept workflow; the first is the base set."})
     min_score: float = field(default=0.0, metadata={"help": "Drop kept workflows scoring below this mean."})
+    baseline: str | None = field(default="io", metadata={"help": "Reference workflow run on the same instances; only candidates that beat its mean are kept (none: no gate)."})
+    compositions: bool = field(default=True, metadata={"help": "On procedural (synth/) tasks, also run the curriculum's compositions, minus the held-out families' winners."})
     max_tokens: int = field(default=128, metadata={"help": "Cap on every executor call's completion tokens (keeps synth cheap on CPU)."})
     parallel_candidates: int = field(default=12, metadata={"help": "Candidates run at once (across tasks), sharing executor batches."})
     concurrency: int = field(default=16, metadata={"help": "Concurrent workflow runs per candidate."})
@@ -46,6 +48,12 @@ class SynthConfig:
         _at_least_one(self, "k", "candidates_per_task", "top_m", "augment", "concurrency", "parallel_candidates")
         if self.max_heavy_per_task < 0 or self.teacher_samples < 0:
             raise UserError("--max-heavy-per-task and --teacher-samples must be >= 0")
+        if self.baseline in ("", "none"):
+            self.baseline = None
+        if self.baseline is not None:
+            from flowforge.workflow.reference import reference_path
+
+            reference_path(self.baseline)  # UserError naming the choices
 
 
 @dataclass

@@ -5,12 +5,15 @@
 
 1. For every training task (ARCHITECTURE.md protocol: gsm8k train, math/mbpp/drop validate, the 12 BBH
    training tasks' train split, `synth/*` train; held-out tasks are refused), sample candidate
-   workflows from `training/templates.py` (plus, optionally, a teacher generator).
+   workflows from `training/templates.py` (plus, optionally, a teacher generator). On procedural
+   tasks the curriculum's compositions join them (never the held-out families' winners). A
+   baseline (`io` by default) runs too.
 2. Run each candidate on the same K training instances with the executor through
    `run_workflow_on_instances`; append the result to `candidates.jsonl` at once (rerunning skips
    finished candidates, so the command is resumable).
-3. Per task, rank valid candidates that ran without an error on every instance by mean score
-   (ties: fewer tokens) and keep the top m; candidates that crashed are dropped and counted.
+3. Per task, rank valid candidates that ran without an error on every instance and beat the
+   baseline's mean by mean score (ties: fewer tokens) and keep the top m; candidates that
+   crashed are dropped and counted.
 4. Augment the operator set of every kept workflow (random subsets that keep what it calls,
    shuffled order, consistent renamings) and emit {prompt: generator messages, completion}
    pairs with provenance to `sft.jsonl`, deduplicated; `synth_summary.json` holds the counts.
@@ -99,6 +102,25 @@ def template_candidates(task: "Task", opset: "OperatorSet", cfg: SynthConfig) ->
     return list(out.values())
 
 
+def composition_candidates(task: "Task", opset: "OperatorSet") -> list[Candidate]:
+    """On a procedural task, the curriculum's training compositions that are valid for it."""
+    from flowforge.generator.parse import parse_workflow
+    from flowforge.tasks.synth.compositions import training_compositions
+
+    if not task.procedural:
+        return []
+    served = opset.for_task(task)
+    return [Candidate(task.name, f"comp:{name}", {}, src) for name, src in training_compositions().items()
+            if parse_workflow(src, served).valid]
+
+
+def baseline_candidate(task: "Task", name: str) -> Candidate:
+    """The reference workflow every kept candidate of `task` must beat on the same instances."""
+    from flowforge.workflow.reference import reference_path
+
+    return Candidate(task.name, f"baseline:{name}", {}, reference_path(name).read_text())
+
+
 async def teacher_candidates(task: "Task", opset: "OperatorSet", teacher: "LLM", cfg: SynthConfig) -> list[Candidate]:
     from flowforge.generator.generate import SAMPLE_TEMPERATURE, sample_workflows
 
@@ -129,13 +151,21 @@ async def run_candidate(cand: Candidate, task: "Task", instances, opset, executo
 # ---- selection and SFT pairs ----------------------------------------------------------------
 
 def select_top(records: list[dict[str, Any]], top_m: int, min_score: float) -> dict[str, list[dict[str, Any]]]:
-    """Per task: valid, scored records that never crashed, ranked by mean score, then fewer
-    tokens; top m kept."""
+    """Per task: valid, scored records that never crashed and beat the task's baseline record
+    (if it has one), ranked by mean score, then fewer tokens; top m kept."""
+    bar = {r["task"]: r.get("score") for r in records if is_baseline(r)}
     by_task: dict[str, list[dict[str, Any]]] = {}
     for r in records:
-        if r.get("valid") and not crashed(r) and r.get("score") is not None and r["score"] >= min_score:
-            by_task.setdefault(r["task"], []).append(r)
+        if is_baseline(r) or not r.get("valid") or crashed(r) or r.get("score") is None or r["score"] < min_score:
+            continue
+        if r["task"] in bar and r["score"] <= (bar[r["task"]] or 0.0):
+            continue
+        by_task.setdefault(r["task"], []).append(r)
     return {t: sorted(rs, key=lambda r: (-r["score"], r.get("tokens", 0), r["key"]))[:top_m] for t, rs in by_task.items()}
+
+
+def is_baseline(rec: dict[str, Any]) -> bool:
+    return rec.get("template", "").startswith("baseline:")
 
 
 def crashed(rec: dict[str, Any]) -> bool:
@@ -192,6 +222,10 @@ async def _run(cfg: SynthConfig, executor: "LLM", teacher: "LLM | None", progres
     plan: list[tuple[Task, list, list[Candidate]]] = []
     for task in tasks:
         cands = template_candidates(task, base, cfg)
+        if cfg.compositions:
+            cands += composition_candidates(task, base)
+        if cfg.baseline:
+            cands.append(baseline_candidate(task, cfg.baseline))
         if teacher is not None:
             cands += await teacher_candidates(task, base, teacher, cfg)
         plan.append((task, task.sample(task.training_split, cfg.k, cfg.seed), cands))
@@ -228,10 +262,12 @@ async def _run(cfg: SynthConfig, executor: "LLM", teacher: "LLM | None", progres
     summary = {
         "tasks": len(tasks), "k": cfg.k, "executor": cfg.executor, "teacher": cfg.teacher, "top_m": cfg.top_m,
         "candidates_run": len(records), "ran_this_session": ran, "valid": sum(bool(r.get("valid")) for r in records),
-        "dropped_crashed": sum(crashed(r) for r in records),
+        "dropped_crashed": sum(crashed(r) for r in records), "baseline": cfg.baseline,
         "sft_examples": len(rows), "seconds_this_session": round(time.monotonic() - t0, 1),
         "per_task": {t.name: {"candidates": sum(r["task"] == t.name for r in records),
-                              "best": max((r["score"] for r in records if r["task"] == t.name and r.get("score") is not None), default=None),
+                              "best": max((r["score"] for r in records if r["task"] == t.name and r.get("score") is not None
+                                           and not is_baseline(r)), default=None),
+                              "baseline": next((r["score"] for r in records if r["task"] == t.name and is_baseline(r)), None),
                               "kept": [(r["template"], r["score"]) for r in kept.get(t.name, [])]} for t in tasks},
         "executor_usage": executor.usage.to_dict(),
     }

@@ -186,3 +186,16 @@ COMPOSITIONS: dict[str, str] = {
     return code
 ''',
 }
+
+# The composition each held-out family was built for (its oracle in results/curriculum.json).
+# Training never sees these as candidates, so a held-out family's winning combination is never
+# trained on as a whole; their operators all appear in the training compositions.
+HELDOUT_WINNERS = {"two_hop": "retrieve_two_hop", "compare_pair": "retrieve_compare", "table_total": "table_row_sum",
+                   "mean_reading": "numbers_mean", "expr_compare_mc": "options_extreme",
+                   "piecewise_function": "spec_piecewise"}
+
+
+def training_compositions() -> dict[str, str]:
+    """The compositions synth may offer as candidates: all but the held-out families' winners."""
+    held = set(HELDOUT_WINNERS.values())
+    return {name: src for name, src in COMPOSITIONS.items() if name not in held}
