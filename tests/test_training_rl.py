@@ -54,6 +54,29 @@ def test_reward_parts_group_shared_instances_and_dedupe():
     assert calls[-1]["ids"] != calls[0]["ids"]
 
 
+def test_a_do_nothing_workflow_earns_no_reward_by_default():
+    """`return problem` is valid and free: with the default weights it earns 0, while a workflow that
+    scores earns its score, whatever its cost."""
+    from flowforge.operators import load_operator_set
+    from flowforge.tasks import get_task
+    from flowforge.training.config import RLRunConfig
+    from flowforge.training.reward import PART_NAMES, WorkflowReward
+    from flowforge.training.rl import reward_weights
+
+    task, opset = get_task(TASK), load_operator_set("default")
+    reward = WorkflowReward(FakeLLM(lambda m: "Answer: 7"), {"v": (task, opset)}, k=4, seed=0)
+    nothing = "```python\nasync def solve(problem, ops):\n    return problem\n```"
+    asks = "```python\nasync def solve(problem, ops):\n    r = await ops.answer_generate(input=problem)\n    return r['answer']\n```"
+    comps = [[{"role": "assistant", "content": c}] for c in (nothing, asks)]
+    kw = dict(prompts=[None] * 2, completions=comps, variant=["v"] * 2, log_metric=lambda k, v: None)
+    fns = {f.__name__: f for f in reward.functions()}
+    parts = {p: fns[p](**kw) for p in PART_NAMES}
+    assert parts["valid"] == [1.0, 1.0] and parts["cost"][0] == 0.0 and parts["cost"][1] < 0
+    total = [sum(w * parts[p][i] for w, p in zip(reward_weights(RLRunConfig()), PART_NAMES)) for i in range(2)]
+    assert total[0] == 0.0 and total[1] == parts["score"][1]
+    assert RLRunConfig().k >= 4
+
+
 BAD = "```python\nimport os\n```"
 
 

@@ -9,8 +9,11 @@ executor's response cache. The result is split into named parts, one TRL reward 
 
 - `valid`    1 if the completion parses and validates, else 0 (reason logged)
 - `score`    mean task score on the K instances (0 for invalid ones; None if unscored = NaN)
-- `cost`     -(executor tokens per instance) / 1000 (weighted small: prefer cheaper workflows)
+- `cost`     -(executor tokens per instance) / 1000
 - `executes` fraction of instances that ran without an error: diagnostic, weight 0
+
+By default only `score` is weighted (RLRunConfig): `valid` and `cost` are terms a do-nothing
+workflow collects (`return problem` is valid and free), so weighted they teach exactly that.
 
 Infrastructure failures (backend, sandbox) propagate: they are never turned into a reward of 0.
 """

@@ -121,20 +121,25 @@ def load_policy(cfg: RLRunConfig):
     return model, tok, lora_config(cfg.lora_r, cfg.lora_alpha, 0.0, "all-linear"), base_path
 
 
+def reward_weights(cfg: RLRunConfig) -> list[float]:
+    """TRL's weight for each reward part, in PART_NAMES order (`executes` is a diagnostic)."""
+    weights = {"valid": cfg.weight_valid, "score": cfg.weight_score, "cost": cfg.weight_cost, "executes": 0.0}
+    return [weights[p] for p in PART_NAMES]
+
+
 def grpo_config(cfg: RLRunConfig):
     """TRL's GRPOConfig for `cfg`: one generation batch = prompts_per_step groups per process, one
     optimizer step per batch, backpropagated in micro-batches (gradient accumulation) to bound
     memory; GPU and bf16 when there is one, vLLM (colocate or server) when asked."""
     from trl import GRPOConfig
 
-    weights = {"valid": cfg.weight_valid, "score": cfg.weight_score, "cost": cfg.weight_cost, "executes": 0.0}
     accumulate = cfg.num_generations * cfg.prompts_per_step // cfg.micro_batch_size
     return GRPOConfig(
         output_dir=str(cfg.out_dir), max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
         per_device_train_batch_size=cfg.micro_batch_size, gradient_accumulation_steps=accumulate,
         steps_per_generation=accumulate, num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
-        beta=cfg.beta, reward_weights=[weights[p] for p in PART_NAMES], use_vllm=cfg.use_vllm,
+        beta=cfg.beta, reward_weights=reward_weights(cfg), use_vllm=cfg.use_vllm,
         vllm_mode=cfg.vllm_mode, **({"vllm_server_base_url": cfg.vllm_server_base_url} if cfg.vllm_server_base_url else {}),
         bf16=bf16_on_gpu(), gradient_checkpointing=False, use_cpu=not on_gpu(),
         save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2, logging_steps=1,
