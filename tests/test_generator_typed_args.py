@@ -6,7 +6,7 @@ import torch
 from flowforge.generator.typed_args import TypedOpsConstraint, probe_source
 from flowforge.operators import load_operator_set
 from flowforge.workflow.reference import reference_names, reference_path
-from flowforge.workflow.validate import expr_type, types_at, workflow_errors
+from flowforge.workflow.validate import types_at, value_errors, workflow_errors
 
 NOVEL = TypedOpsConstraint.for_opset(load_operator_set("novel"))
 HEAD = '```python\nasync def solve(problem, ops):\n    """Doc."""\n'
@@ -20,6 +20,8 @@ def banned_after(c, text, pieces=CLOSERS):
 
 
 @pytest.mark.parametrize("body, banned", [
+    # a range is typed as a list but is not JSON data an operator can take
+    ("    r = await ops.pick_consistent(solutions=range(len(problem))", [" )", ")", ")\n", ",", ".split())", "[0])", "[0],"]),
     # a str where a list is wanted: closing it is banned, `.split()` makes it a list
     ("    r = await ops.pick_consistent(solutions=problem", [" )", ")", ")\n", ",", "[0])", "[0],"]),
     # a list[str] where a str is wanted: its item is fine, the list or `.split()` (no such method) is not
@@ -78,9 +80,12 @@ def test_names_are_typed_where_the_value_starts():
     env = types_at(src, opset, "flowforge_value_probe")
     assert str(env["problem"]) == "str" and str(env["xs"]) == "list[str]"
     assert types_at("async def solve(problem, ops):\n    return (", opset, "p") is None  # does not parse
-    assert str(expr_type("xs[0]", env, opset)[0]) == "str"
-    assert expr_type("xs[0", env, opset) is None
-    assert expr_type('problem["a"]', env, opset)[1]  # the error, not just `any`
+    assert value_errors("xs[0]", env, opset, "pull", "text") == [] and value_errors("xs[0]", env, opset) == []
+    assert "must be a str" in value_errors("xs", env, opset, "pull", "text")[0]
+    assert "answer must be a string" in value_errors("xs", env, opset)[0]  # as solve's return value
+    assert value_errors("xs[0", env, opset) is None
+    assert value_errors('problem["a"]', env, opset, "pull", "text")  # a str key into a str
+    assert "not data" in value_errors("range(3)", env, opset, "pick_consistent", "solutions")[0]
 
 
 def test_argument_types_are_part_of_the_identity():
@@ -131,13 +136,29 @@ def test_a_str_cannot_start_a_value_where_a_list_is_wanted():
 
 
 @pytest.mark.parametrize("body, banned", [
-    ("    return xs", ["\n", "\n```"]),                     # a list is not an answer; `xsx` is unknown
+    ("    return xs", ["", "\n", "\n```"]),                 # a list is not an answer (nor is the end of the text); `xsx` is unknown
     ("    return xs[0]", []),
-    ("    return await ops.read_table(text=problem)", ["\n", "\n```", "[0]\n"]),  # list[dict], dict
+    ("    return await ops.read_table(text=problem)", ["", "\n", "\n```", "[0]\n"]),  # list[dict], dict
     ("    return (xs", []),                                 # not at the end of the line yet
     ("    for _ in range(2):\n        return xs", []),      # in a loop: any
     ('    """return xs', []),                               # not a return statement
 ])
 def test_a_return_line_cannot_end_with_a_list_or_dict(body, banned):
     head = HEAD + "    xs = await ops.collect(text=problem, kind='n')\n"
-    assert banned_after(NOVEL, head + body, ["\n", "\n```", "[0]\n", "x\n", "x"]) == sorted(banned)
+    assert banned_after(NOVEL, head + body, ["", "\n", "\n```", "[0]\n", "x\n", "x"]) == sorted(banned)
+
+
+@pytest.mark.model
+@pytest.mark.timeout(300)
+async def test_local_backend_cannot_close_a_wrong_type():
+    """The embedded model asked to copy a call that passes a str where a list is wanted copies
+    it when free, and does not with the typed constraint."""
+    from flowforge.llm.local import LocalLLM
+
+    llm = LocalLLM("embedded")
+    line = "answer = await ops.pick_consistent(solutions=problem)"
+    msg = [{"role": "user", "content": f"Copy this code exactly:\n```python\nasync def solve(problem, ops):\n    {line}\n```"}]
+    free = (await llm.complete(msg, max_tokens=40)).texts[0]
+    assert line in free
+    typed = (await llm.complete(msg, max_tokens=40, constraint=NOVEL)).texts[0]
+    assert "ops.pick_consistent(solutions=" in typed and line not in typed, typed

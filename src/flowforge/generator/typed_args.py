@@ -5,11 +5,11 @@
 depends on the text, not only on the automaton state: `row_banned`, which a token-masking backend
 calls per row and step (llm/constrain.py). Inside the value of a typed parameter it finds the
 tokens that would end the value and bans those whose value the validator's own type inference
-(`workflow.validate.types_at` / `expr_type`, the rule `type`) types as something the parameter
+(`workflow.validate.types_at` / `value_errors`, the rule `type`) types as something the parameter
 cannot take, or finds a type error in (`problem["answer"]` on a str). So `text=answers` cannot be
 closed when `answers` is a list and `text` wants a str, while `text=answers[0]` can. The same
-holds for a one-line `return VALUE` of `solve`: its line cannot end while VALUE is a list or dict
-(the answer must be a string).
+holds for a one-line `return VALUE` of `solve`: its line (or the text: an end-of-sequence token)
+cannot end while VALUE is a list or dict (the answer must be a string).
 
 Why at the end of the value: a name whose type is wrong alone is often the right start
 (`answers` -> `answers[0]`); only the finished value has a type. One start is banned too: where
@@ -36,8 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flowforge.generator.constrain import _CLOSE, _IDENT, _OPEN, OpsConstraint, State
-from flowforge.operators.valuetypes import accepts
-from flowforge.workflow.validate import expr_type, types_at
+from flowforge.workflow.validate import types_at, value_errors
 
 if TYPE_CHECKING:
     from flowforge.operators import OperatorSet
@@ -45,7 +44,7 @@ if TYPE_CHECKING:
 PROBE = "flowforge_value_probe"
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 _MEMO_MAX = 512
-TYPED_RULES = 3  # this check's version in cache keys (3: returns)
+TYPED_RULES = 4  # this check's version in cache keys (3: returns; 4: end of text, range())
 
 
 @dataclass(frozen=True)
@@ -88,8 +87,7 @@ class TypedOpsConstraint(OpsConstraint):
             return []
         value, out = text[start:], self._scalar_starts(text[start:], env, param.type, pieces)
         for before, ids in self._ends(frames[-1].depth, state[3], pieces).items():
-            typed = expr_type(value + before, env, self.opset)
-            if typed is not None and (typed[1] or not accepts(param.type, typed[0])):
+            if value_errors(value + before, env, self.opset, op, key):
                 out += ids
         return out
 
@@ -110,8 +108,7 @@ class TypedOpsConstraint(OpsConstraint):
             return []
         out = []
         for before, ids in self._ends(depth, text_state, pieces, line=True).items():
-            typed = expr_type(text[start:] + before, env, self.opset)
-            if typed is not None and (typed[1] or typed[0].kind in ("list", "dict")):
+            if value_errors(text[start:] + before, env, self.opset):
                 out += ids
         return out
 
@@ -185,6 +182,8 @@ class TypedOpsConstraint(OpsConstraint):
     def _closer(self, depth: int, text_state, piece: str, line: bool = False) -> int | None:
         """Index in `piece` of the `,` or `)` (with `line`: the newline) that ends a value at
         bracket `depth`, if any."""
+        if line and not piece:  # the end of the text (an end-of-sequence token) ends the line
+            return 0
         text = text_state
         for j, ch in enumerate(piece):
             if text is not None and text[0] == "pend" and text[2] == 2 and ch != text[1]:

@@ -212,6 +212,7 @@ _HAS_METHOD = {
     "dict": {"get", "keys", "values", "items", "pop", "copy", "update", "setdefault"},
     "num": set(), "none": set(),
 }
+_LAZY = {"range", "reversed", "zip", "enumerate"}  # iterators, not JSON data
 _MUTATORS = {"append", "extend", "insert", "update", "setdefault", "pop"}
 _STR_TO_LIST = {"split", "splitlines"}
 _TO_NUM = {"find", "count", "index", "startswith", "endswith", "isdigit", "isnumeric", "isalpha"}
@@ -394,7 +395,11 @@ class _Types:
             for kw in n.keywords:
                 t = self.expr(kw.value, env)
                 p = params.get(kw.arg)
-                if p is not None and not accepts(p.type, t):
+                v = kw.value
+                if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id in _LAZY:
+                    self.report(v, f"`ops.{f.attr}` argument `{kw.arg}` is `{_src(v)}`, a {v.func.id} object, not "
+                                f"data (operator arguments are sent as JSON); make it a list: `list({_src(v)})`")
+                elif p is not None and not accepts(p.type, t):
                     self.report(kw.value, f"`ops.{f.attr}` argument `{kw.arg}` must be a {p.type}, but "
                                 f"`{_src(kw.value)}` is a {t}; signature: {spec.signature}")
             return spec.result_type if spec else ANY
@@ -562,16 +567,24 @@ def types_at(source: str, opset, probe: str) -> dict[str, VType] | None:
     return types.at_probe
 
 
-def expr_type(text: str, env: dict[str, VType], opset) -> tuple[VType, list[str]] | None:
-    """The type of the expression `text` with names typed by `env` (from `types_at`) and the
-    rule `type`'s messages about `text` itself; None when `text` is not one expression."""
+def value_errors(text: str, env: dict[str, VType], opset, op: str | None = None, key: str | None = None
+                 ) -> list[str] | None:
+    """The rule `type`'s messages about the expression `text` (names typed by `env`, from
+    `types_at`) as the argument `key` of `ops.<op>`, or without `op` as solve's return value;
+    None when `text` is not one expression."""
     try:
         node = ast.parse(text.strip(), mode="eval").body
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         return None
+    if op is None:
+        stmt: ast.stmt = ast.Return(value=node)
+    else:
+        call = ast.Call(ast.Attribute(ast.Name("ops", ast.Load()), op, ast.Load()), [], [ast.keyword(key, node)])
+        stmt = ast.Expr(call)
+    ast.fix_missing_locations(ast.Module([stmt], []))
     errors: list[str] = []
-    t = _Types(opset, lambda node, rule, msg: errors.append(msg)).expr(node, dict(env))
-    return t, errors
+    _Types(opset, lambda node, rule, msg: errors.append(msg)).stmt(stmt, dict(env))
+    return errors
 
 
 MAX_SOURCE_CHARS = 256_000  # ~100x a reference workflow; parse + check stay well under a second
