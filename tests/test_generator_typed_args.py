@@ -147,18 +147,3 @@ def test_a_return_line_cannot_end_with_a_list_or_dict(body, banned):
     head = HEAD + "    xs = await ops.collect(text=problem, kind='n')\n"
     assert banned_after(NOVEL, head + body, ["", "\n", "\n```", "[0]\n", "x\n", "x"]) == sorted(banned)
 
-
-@pytest.mark.model
-@pytest.mark.timeout(300)
-async def test_local_backend_cannot_close_a_wrong_type():
-    """The embedded model asked to copy a call that passes a str where a list is wanted copies
-    it when free, and does not with the typed constraint."""
-    from flowforge.llm.local import LocalLLM
-
-    llm = LocalLLM("embedded")
-    line = "answer = await ops.pick_consistent(solutions=problem)"
-    msg = [{"role": "user", "content": f"Copy this code exactly:\n```python\nasync def solve(problem, ops):\n    {line}\n```"}]
-    free = (await llm.complete(msg, max_tokens=40)).texts[0]
-    assert line in free
-    typed = (await llm.complete(msg, max_tokens=40, constraint=NOVEL)).texts[0]
-    assert "ops.pick_consistent(solutions=" in typed and line not in typed, typed
