@@ -186,43 +186,40 @@ class TypedOpsConstraint(OpsConstraint):
             return 0
         text = text_state
         for j, ch in enumerate(piece):
-            if text is not None and text[0] == "pend" and text[2] == 2 and ch != text[1]:
-                text = None  # `""` was an empty string: `ch` is code
+            text = _settled(text, ch)
             if line and ch == "\n" and depth == 0 and (text is None or text[0] == "#"):
                 return j
-            if text is not None:
-                text = self._skip(((), "", False, text), ch)[3]
-            elif ch in "\"'":
-                text = ("pend", ch, 1)
-            elif ch == "#":
-                text = ("#",)
-            elif ch in _OPEN:
-                depth += 1
-            elif ch in _CLOSE:
-                if depth == 0:
-                    return j if ch == ")" and not line else None
-                depth -= 1
-            elif ch == "," and depth == 0 and not line:
+            if text is None and depth == 0 and ch in _CLOSE:
+                return j if ch == ")" and not line else None
+            if text is None and depth == 0 and ch == "," and not line:
                 return j
+            depth, text = self._code_step(ch, depth, text)
         return None
 
     def _line_state(self, line: str) -> tuple[int, Any]:
         """(bracket depth, string state) at the end of `line`, read from its start as code."""
         depth, text = 0, None
         for ch in line:
-            if text is not None and text[0] == "pend" and text[2] == 2 and ch != text[1]:
-                text = None
-            if text is not None:
-                text = self._skip(((), "", False, text), ch)[3]
-            elif ch in "\"'":
-                text = ("pend", ch, 1)
-            elif ch == "#":
-                text = ("#",)
-            elif ch in _OPEN:
-                depth += 1
-            elif ch in _CLOSE:
-                depth = max(0, depth - 1)
+            depth, text = self._code_step(ch, depth, _settled(text, ch))
+            depth = max(0, depth)
         return depth, text
+
+    def _code_step(self, ch: str, depth: int, text) -> tuple[int, Any]:
+        """(bracket depth, string/comment state) after one character."""
+        if text is not None:
+            return depth, self._skip(((), "", False, text), ch)[3]
+        if ch in "\"'":
+            return depth, ("pend", ch, 1)
+        if ch == "#":
+            return depth, ("#",)
+        return depth + (ch in _OPEN) - (ch in _CLOSE), None
+
+
+def _settled(text, ch: str):
+    """The string state before `ch`: a pending `""` followed by anything else was an empty string."""
+    if text is not None and text[0] == "pend" and text[2] == 2 and ch != text[1]:
+        return None
+    return text
 
 
 def probe_source(prefix: str) -> str:
