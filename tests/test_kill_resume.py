@@ -185,7 +185,7 @@ def test_sigkill_ten_times_then_resume_matches_uninterrupted(server, reference, 
 
 def test_ctrl_c_exits_cleanly_and_resumes(server, reference, tmp_path):
     ref_res, ref_tr = reference
-    out, home, n = tmp_path / "run", tmp_path / "home", 8
+    out, home, n = tmp_path / "run", tmp_path / "home", N  # enough left after 2 that Ctrl-C lands mid-run
     proc = subprocess.Popen(cli_args(server.url, out, 2, limit=n), env=env_for(home),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
