@@ -217,7 +217,7 @@ def generate(
     task: str = typer.Option(..., "--task", "-t", help="Task name (see `flowforge tasks`) or a task spec YAML."),
     operators: str = typer.Option("default", "--operators", help="Operator set name or YAML path."),
     generator: Optional[str] = typer.Option(None, "--generator", help="Generator model spec; default: the shipped adapter."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write the workflow (default: print)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", "--out", help="Where to write the workflow (default: print)."),
     samples: int = typer.Option(1, "--samples", help="Sample N workflows (best-of-N needs --select-on)."),
     select_on: Optional[str] = typer.Option(None, "--select-on", help="Split used to pick the best of N: validate or train."),
     select_limit: int = typer.Option(8, "--select-limit", help="Instances per candidate for selection."),
