@@ -114,11 +114,11 @@ def composition_candidates(task: "Task", opset: "OperatorSet") -> list[Candidate
             if parse_workflow(src, served).valid]
 
 
-def baseline_candidate(task: "Task", name: str) -> Candidate:
+def baseline_candidate(task: "Task", name: str, opset: "OperatorSet") -> Candidate:
     """The reference workflow every kept candidate of `task` must beat on the same instances."""
-    from flowforge.workflow.reference import reference_path
+    from flowforge.workflow.reference import load_reference
 
-    return Candidate(task.name, f"baseline:{name}", {}, reference_path(name).read_text())
+    return Candidate(task.name, f"baseline:{name}", {}, load_reference(name, opset).source)
 
 
 async def teacher_candidates(task: "Task", opset: "OperatorSet", teacher: "LLM", cfg: SynthConfig) -> list[Candidate]:
@@ -225,7 +225,7 @@ async def _run(cfg: SynthConfig, executor: "LLM", teacher: "LLM | None", progres
         if cfg.compositions:
             cands += composition_candidates(task, base)
         if cfg.baseline:
-            cands.append(baseline_candidate(task, cfg.baseline))
+            cands.append(baseline_candidate(task, cfg.baseline, base))
         if teacher is not None:
             cands += await teacher_candidates(task, base, teacher, cfg)
         plan.append((task, task.sample(task.training_split, cfg.k, cfg.seed), cands))
