@@ -60,6 +60,30 @@ def test_sft_trains_checkpoints_resumes_and_exports(tmp_path, tiny):
         assert all(a.get_tensor(k).equal(b.get_tensor(k)) for k in a.keys())
 
 
+@pytest.mark.integration
+def test_sft_continues_from_an_init_adapter(tmp_path, tiny):
+    """--init-adapter trains the given LoRA further: its rank and weights are the starting point."""
+    import torch
+    from safetensors.torch import load_file
+
+    from flowforge.training.sft import SFTRunConfig, train_sft
+
+    data = _data(tmp_path / "sft.jsonl")
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = dict(data=data, base_model=str(tiny), batch_size=4, save_steps=10, learning_rate=1e-2, progress=False)
+    train_sft(SFTRunConfig(out_dir=tmp_path / "r1", max_steps=2, lora_r=4, lora_alpha=8, export=first, **common))
+    s = train_sft(SFTRunConfig(out_dir=tmp_path / "r2", max_steps=3, lora_r=16, init_adapter=first, export=second,
+                               **common))
+    a, b = load_file(str(first / "adapter_model.safetensors")), load_file(str(second / "adapter_model.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(b[k].shape == a[k].shape for k in a)  # rank 4 from the adapter, not --lora-r 16
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # and trained further
+    assert s["init_adapter"] == str(first)
+    assert f"Continued from the adapter in {first}" in (second / "README.md").read_text()
+    with pytest.raises(UserError, match="init-adapter"):
+        SFTRunConfig(data=data, init_adapter=tmp_path / "nowhere")
+
+
 def test_sft_config_names_the_fix(tmp_path):
     from flowforge.training.sft import SFTRunConfig
 

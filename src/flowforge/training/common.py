@@ -79,6 +79,17 @@ def load_base(path: str | None):
     return model, tok, path
 
 
+def load_trainable(base_model: str | None, adapter: Path | None, fresh_lora):
+    """(model, tokenizer, peft_config, base path): `adapter` loaded trainable on the base (peft_config
+    None), or the base model with `fresh_lora` for the trainer to wrap."""
+    model, tok, base_path = load_base(base_model)
+    if adapter:
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, str(adapter), is_trainable=True), tok, None, base_path
+    return model, tok, fresh_lora, base_path
+
+
 def train_or_load_finished(trainer, resume: str | None, max_steps: int):
     """`trainer.train(resume_from_checkpoint=resume)`, except that a checkpoint which already
     reached max_steps is loaded instead (transformers would run one more step): rerunning a

@@ -64,6 +64,7 @@ class SFTRunConfig:
     out_dir: Path = field(default=Path("runs/sft"), metadata={"help": "Run dir: checkpoints, logs, plots. Rerun to resume."})
     base_model: str | None = field(default=None, metadata={"help": "Base checkpoint dir; default: the embedded SmolLM2-135M-Instruct."})
     export: Path | None = field(default=None, metadata={"help": "Where to write the fp16 adapter + model card after training."})
+    init_adapter: Path | None = field(default=None, metadata={"help": "Continue training this LoRA adapter (e.g. the shipped metaflow-sft) instead of a fresh one; the --lora-* settings then come from it."})
     epochs: float = field(default=2.0, metadata={"help": "Passes over the data (ignored when max_steps > 0)."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
     batch_size: int = field(default=8, metadata={"help": "Examples per optimizer step (per device)."})
@@ -84,6 +85,9 @@ class SFTRunConfig:
     def __post_init__(self) -> None:
         self.data, self.out_dir = Path(self.data), Path(self.out_dir)
         self.export = Path(self.export) if self.export else None
+        self.init_adapter = Path(self.init_adapter) if self.init_adapter else None
+        if self.init_adapter and not (self.init_adapter / "adapter_config.json").is_file():
+            raise UserError(f"--init-adapter {self.init_adapter}: no adapter_config.json there")
         if not self.data.is_file():
             raise UserError(f"--data {self.data}: file not found; make it with `flowforge train synth --out DIR` "
                             "and pass DIR/sft.jsonl")

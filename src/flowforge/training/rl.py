@@ -45,7 +45,7 @@ from transformers import TrainerCallback
 from flowforge.training.config import RLRunConfig
 from flowforge.training.common import (
     RunLogCallback,
-    load_base,
+    load_trainable,
     lora_config,
     config_dict,
     export_adapter_fp16,
@@ -112,13 +112,10 @@ class StepTimes(TrainerCallback):
 
 def load_policy(cfg: RLRunConfig):
     """(model, tokenizer, peft_config): the SFT adapter made trainable, or a base model + fresh LoRA config."""
-    model, tok, base_path = load_base(cfg.base_model)
+    model, tok, peft_config, base_path = load_trainable(cfg.base_model, cfg.sft_adapter,
+                                                        lora_config(cfg.lora_r, cfg.lora_alpha, 0.0, "all-linear"))
     tok.padding_side = "left"  # generation
-    if cfg.sft_adapter:
-        from peft import PeftModel
-
-        return PeftModel.from_pretrained(model, str(cfg.sft_adapter), is_trainable=True), tok, None, base_path
-    return model, tok, lora_config(cfg.lora_r, cfg.lora_alpha, 0.0, "all-linear"), base_path
+    return model, tok, peft_config, base_path
 
 
 def reward_weights(cfg: RLRunConfig) -> list[float]:

@@ -27,7 +27,7 @@ from flowforge.tasks.jsonl import parse_jsonl
 from flowforge.training.config import SFTRunConfig
 from flowforge.training.common import (
     RunLogCallback,
-    load_base,
+    load_trainable,
     lora_config,
     config_dict,
     export_adapter_fp16,
@@ -69,7 +69,8 @@ def train_sft(cfg: SFTRunConfig) -> dict[str, Any]:
     save_config(cfg, cfg.out_dir)
     # 1. data and model
     rows = load_sft_rows(cfg.data, cfg.max_examples)
-    model, tok, base_path = load_base(cfg.base_model)
+    model, tok, peft_config, base_path = load_trainable(
+        cfg.base_model, cfg.init_adapter, lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets))
     # 2. trainer: prompt-completion => loss on completion only; pad to longest, group by length
     args = SFTConfig(
         output_dir=str(cfg.out_dir), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
@@ -82,7 +83,7 @@ def train_sft(cfg: SFTRunConfig) -> dict[str, Any]:
         logging_steps=cfg.logging_steps, report_to="none", seed=cfg.seed, disable_tqdm=True,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
-                         peft_config=lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets),
+                         peft_config=peft_config,
                          callbacks=[RunLogCallback(cfg.out_dir, ("loss", "learning_rate"), show=cfg.progress)])
     resume = last_checkpoint(cfg.out_dir)
     # 3. train (resuming when a checkpoint exists), then save the final adapter
@@ -111,6 +112,7 @@ def _summary(cfg, trainer, result, rows, base_path, resume, wall_s) -> dict[str,
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     return {
         "stage": "sft", "data": str(cfg.data), "examples": len(rows), "base_model": base_path,
+        "init_adapter": str(cfg.init_adapter) if cfg.init_adapter else None,
         "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0, 3),
         "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
         "train_loss": result.training_loss if result else prev.get("train_loss"), "trainable_params": trainable,
@@ -161,6 +163,8 @@ def _measured_lines(dest: Path, summary: dict[str, Any]) -> list[str]:
         lines += [f"- synth: {synth.get('candidates_run', '?')} candidate workflows executed on "
                   f"K={synth.get('k', '?')} training instances each with executor `{synth.get('executor', '?')}`; "
                   f"{synth.get('tasks', '?')} training tasks; selection: top {synth.get('top_m', '?')} per task."]
+    if summary.get("init_adapter"):
+        lines.append(f"- Continued from the adapter in {summary['init_adapter']} (its LoRA settings).")
     lines += [
         f"- LoRA r={cfg['lora_r']}, alpha={cfg['lora_alpha']}, dropout={cfg['lora_dropout']}, targets={cfg['lora_targets']}; "
         f"lr {cfg['learning_rate']} cosine; batch {cfg['batch_size']}; max length {cfg['max_length']}.",
@@ -172,6 +176,7 @@ def _measured_lines(dest: Path, summary: dict[str, Any]) -> list[str]:
         "- Command: `flowforge train sft "
         f"--data {summary['data']} --out {cfg['out_dir']} --max-steps {cfg['max_steps']} --epochs {cfg['epochs']} "
         f"--lr {cfg['learning_rate']} --batch-size {cfg['batch_size']} "
-        f"--micro-batch-size {cfg.get('micro_batch_size', cfg['batch_size'])} --seed {cfg['seed']} --export {dest}`",
+        f"--micro-batch-size {cfg.get('micro_batch_size', cfg['batch_size'])} --seed {cfg['seed']}"
+        + (f" --init-adapter {summary['init_adapter']}" if summary.get("init_adapter") else "") + f" --export {dest}`",
     ]
     return lines
