@@ -42,6 +42,23 @@ def test_parse_methods_and_errors():
     assert suite_cells(None) == list(SUITES["held-out"])  # the default table
 
 
+def test_a_workflow_file_is_a_fixed_method(tmp_path):
+    from flowforge.evaluation.methods import fixed_workflow
+    from flowforge.operators import load_operator_set
+
+    flow = tmp_path / "mine.py"
+    flow.write_text("async def solve(problem, ops):\n    return await ops.calculate(expression=problem)\n")
+    (m,) = parse_methods(str(flow))
+    assert m.kind == "fixed" and m.name == str(flow)
+    got = fixed_workflow(m.name, load_operator_set("default"))
+    assert "ops.calculate" in got.source and got.label == "fixed (mine.py)"
+    with pytest.raises(UserError, match="does not exist"):
+        parse_methods(str(tmp_path / "missing.py"))
+    flow.write_text("async def solve(problem, ops):\n    return await ops.teleport(x=problem)\n")
+    with pytest.raises(UserError, match="teleport"):
+        fixed_workflow(m.name, load_operator_set("default"))
+
+
 def test_eval_cells_from_tasks_names_and_spec_paths(tmp_path):
     from flowforge.errors import DataError
     from flowforge.evaluation.suites import Cell

@@ -353,9 +353,11 @@ config_command(train_app, "rl", RLRunConfig, _rl_done, aliases=_ALIASES,
 
 @app.command("eval")
 def eval_cmd(
-    suite: Optional[str] = typer.Option(None, help="in-domain | held-out | new-operators | all (default held-out, unless --tasks is given)"),
+    suite: Optional[str] = typer.Option(None, help="in-domain | held-out | new-operators | all | curriculum | "
+                                        "curriculum-held-out (default held-out, unless --tasks is given)"),
     methods: str = typer.Option("io,cot,generator", help="comma list: io, cot, cot_sc, self_refine (any reference "
-                                "workflow), search[:OPTIMIZER], generator[:SPEC], generator_bo<N>[:SPEC]"),
+                                "workflow), a workflow file PATH.py, search[:OPTIMIZER], generator[:SPEC], "
+                                "generator_bo<N>[:SPEC]"),
     executor: str = typer.Option("embedded", help="model spec of the executor"),
     limit: Optional[int] = typer.Option(None, help="test instances per task (default: all)"),
     tasks: Optional[str] = typer.Option(None, help="comma list of built-in task names and/or task spec .yaml paths "

@@ -1,6 +1,7 @@
 """Eval methods: how each one obtains a workflow for a task, and what obtaining it cost.
 
     io, cot, cot_sc, self_refine, ... fixed reference workflows (flowforge/workflow/reference, cost 0)
+    PATH.py                        a fixed workflow from a file (cost 0), e.g. your own
     search[:OPTIMIZER]             AFlow-style search on the task's tuning split (Task.tuning_split)
     generator[:SPEC]               one greedy generation (one generator call)
     generator_bo<N>[:SPEC]         best-of-N samples, selected on the same tuning split (N samples + runs)
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 from flowforge.errors import UserError
 from flowforge.generator import default_generator_spec
 from flowforge.types import Usage
-from flowforge.workflow.reference import reference_names
+from flowforge.workflow.reference import reference_names, resolve_workflow
 
 if TYPE_CHECKING:
     from flowforge.llm.base import LLM
@@ -64,6 +65,9 @@ def parse_methods(text: str) -> list[Method]:
         spec = spec or None
         if head in FIXED and spec is None:
             methods.append(Method("fixed", raw))
+        elif raw.endswith(".py"):
+            resolve_workflow(raw)  # UserError when the file does not exist
+            methods.append(Method("fixed", raw))
         elif head == "search":
             methods.append(Method("search", raw, spec))
         elif head == "generator":
@@ -75,7 +79,7 @@ def parse_methods(text: str) -> list[Method]:
             methods.append(Method("generator", raw, spec or default_generator_spec(), samples=n))
         else:
             raise UserError(f"unknown method {raw!r}; choose from {', '.join(FIXED)}, search[:SPEC], "
-                            "generator[:SPEC], generator_bo<N>[:SPEC]")
+                            "generator[:SPEC], generator_bo<N>[:SPEC], or a workflow file PATH.py")
     if not methods:
         raise UserError("--methods is empty")
     if len({m.name for m in methods}) != len(methods):

@@ -10,8 +10,8 @@
 Each prompt is a (training task, operator-set variant) pair: the generator messages for the
 task description over a subset/shuffle/renaming of the base operator set. GRPO samples
 `num_generations` workflows per prompt; `training/reward.py` parses and runs each valid one on K
-training instances shared by the group, and the reward is its mean task score plus small named
-parts (valid, cost; `executes` is logged at weight 0). The policy starts from the SFT adapter
+training instances shared by the group, and the reward is its mean task score. The other named
+parts (valid, cost, executes) are logged at weight 0 by default: a do-nothing workflow collects them. The policy starts from the SFT adapter
 (kept trainable); with beta > 0 TRL keeps a frozen copy of that adapter as the KL reference.
 Rerunning into the same `--out` resumes from the newest checkpoint. The run dir holds
 `flowforge_config.json`, `log.jsonl` (reward mean/std per part, validity, KL, step time split
@@ -24,11 +24,10 @@ two-process CPU run is tested. GPU: `--use-vllm` generates with vLLM, in each tr
 configs/accelerate/README.md. No GPU path was run here (no GPU in the build environment).
 
 Departures from the paper (MetaFlow) and from GRPO (DeepSeekMath):
-- The reward is the mean score on K=3 sampled training instances (the paper executes on a task's
+- The reward is the mean score on K=4 sampled training instances (the paper executes on a task's
   instances too, but with larger K and a strong executor); with the 135M embedded executor the
-  signal is dominated by the choice of tool operators.
-- Named reward parts with a validity bonus and a small cost penalty, summed with weights; the
-  paper uses the execution score only.
+  signal is dominated by the choice of tool operators, which is why
+  `configs/train/rl-curriculum.yaml` trains on the curriculum's families only.
 - LoRA instead of full fine-tuning; the KL reference is the SFT adapter, not the base model.
 - TRL defaults otherwise (group-normalised advantages, one update per generation batch,
   `loss_type` TRL's default), not the original GRPO's per-sequence normalisation.

@@ -57,12 +57,12 @@ class Reference:
 
 
 def load_reference(name: str, opset: "OperatorSet") -> Reference:
-    """Reference workflow `name` validated against `opset`. When it uses operators `opset` lacks
+    """Reference workflow `name` (or a workflow file) validated against `opset`. When it uses operators `opset` lacks
     (a renamed set), it falls back to the default set and the label says so."""
     from flowforge.operators import load_operator_set
     from flowforge.workflow.validate import workflow_errors
 
-    path = reference_path(name)
+    path = resolve_workflow(name)
     source = path.read_text(encoding="utf-8")
     errors = workflow_errors(source, opset)
     if not errors:
