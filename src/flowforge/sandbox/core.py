@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -221,6 +222,13 @@ async def _slot():
     """Wait for one of the global program slots (workflows do not take one: they mostly wait)."""
     while not _SLOTS.acquire(blocking=False):
         await asyncio.sleep(0.01)
+
+
+# Blocking pipe writes to children (job payloads, operator replies) get threads of their own. In
+# asyncio's default executor (cpu_count + 4 threads) they queued behind slow work such as code
+# scoring, and a workflow whose job was not yet written ran out of time before it started.
+# A write blocks at most until its child reads or dies, which each run's limits bound.
+_PIPE_WRITES = ThreadPoolExecutor(max_workers=64, thread_name_prefix="sandbox-pipe")
 
 
 # ---- the sandbox -----------------------------------------------------------------------------
@@ -571,7 +579,7 @@ class _Run:
                            "kwargs": kwargs.get("kwargs")}) + "\n"
         async with self.rep_lock:
             try:
-                await asyncio.get_running_loop().run_in_executor(None, _write_all, self.rep_w, data.encode())
+                await asyncio.get_running_loop().run_in_executor(_PIPE_WRITES, _write_all, self.rep_w, data.encode())
             except OSError:
                 pass  # gone: the channel pump fails the future
         reply = await fut
@@ -614,13 +622,13 @@ class _Run:
             data = json.dumps({"id": rid, "error": f"{type(e).__name__}: {e}"})
         async with self.rep_lock:
             try:
-                await asyncio.get_running_loop().run_in_executor(None, _write_all, self.rep_w, (data + "\n").encode())
+                await asyncio.get_running_loop().run_in_executor(_PIPE_WRITES, _write_all, self.rep_w, (data + "\n").encode())
             except OSError:
                 pass  # child gone
 
     async def go(self, payload: bytes, job_w: int, stdin: str | None):
         loop = asyncio.get_running_loop()
-        feeder = loop.run_in_executor(None, _write_and_close, job_w, payload)
+        feeder = loop.run_in_executor(_PIPE_WRITES, _write_and_close, job_w, payload)
         tasks = [asyncio.ensure_future(self._pump_out(self.proc.stdout, "stdout")),
                  asyncio.ensure_future(self._pump_out(self.proc.stderr, "stderr")),
                  asyncio.ensure_future(self._pump_channel())]

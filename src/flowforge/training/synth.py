@@ -144,8 +144,9 @@ async def run_candidate(cand: Candidate, task: "Task", instances, opset, executo
     s = await run_workflow_on_instances(parsed.source, task, instances, executor=executor, opset=opset,
                                         concurrency=cfg.concurrency, max_tokens=cfg.max_tokens)
     scores = [r.score for r in s.results]
+    first_error = next((r.error[:300] for r in s.results if r.error), None)
     return {**rec, "score": None if math.isnan(s.score) else s.score, "scores": scores, "errors": s.errors,
-            "tokens": s.usage.tokens, "calls": s.usage.calls, "seconds": round(s.seconds, 2)}
+            "first_error": first_error, "tokens": s.usage.tokens, "calls": s.usage.calls, "seconds": round(s.seconds, 2)}
 
 
 # ---- selection and SFT pairs ----------------------------------------------------------------

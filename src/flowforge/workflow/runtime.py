@@ -22,6 +22,7 @@ import logging
 import math
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -232,11 +233,17 @@ async def _execute(program: str, inst: Instance, run: _InstanceRun, timeout_s: f
             await asyncio.gather(task, return_exceptions=True)
 
 
+# Scorers run in threads of their own: a code answer's scorer blocks for its sandboxed tests, and
+# in asyncio's default executor (cpu_count + 4 threads) a few of them starved everything else there.
+_SCORERS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="scorer")
+
+
 async def _score(task, answer: str, inst: Instance, limit_s: float) -> tuple[float, str | None, str]:
     """(score, error, explanation). A scorer past its time is the answer's fault (0); a scorer
     that fails is infrastructure (NaN). Scorers bound their own work, so the thread ends soon."""
     try:
-        verdict = await asyncio.wait_for(asyncio.to_thread(task.score, answer, inst), limit_s)
+        scoring = asyncio.get_running_loop().run_in_executor(_SCORERS, task.score, answer, inst)
+        verdict = await asyncio.wait_for(scoring, limit_s)
         return float(verdict.value), None, verdict.explanation
     except asyncio.TimeoutError:
         return 0.0, None, f"scoring did not finish within {limit_s:.0f}s"
