@@ -99,10 +99,10 @@ async def test_calculate_values(expr, value):
     "9**9**9", "2 ** 1000", "10 ** 100 * 10 ** 100", "1 / 0", "[1, 2]", "'a' * 3", "1" * 600,
 ])
 async def test_calculate_rejects_unsafe_or_huge(expr):
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time, so a busy machine does not fail it
     with pytest.raises(OperatorError, match="calculate"):
         await tools.calculate(ctx(), expression=expr)
-    assert time.perf_counter() - t0 < 0.5
+    assert time.process_time() - t0 < 0.5
 
 
 def test_calc_does_not_use_eval(monkeypatch):

@@ -140,16 +140,14 @@ async def test_busy_default_executor_does_not_stall_workflows_or_scoring():
     """Slow work in asyncio's default executor (as code scorers once were) must not delay a
     workflow's start, its operator replies or its scoring: they have threads of their own."""
     import threading
-    import time
 
     release = threading.Event()
     loop = asyncio.get_running_loop()
     hogs = [loop.run_in_executor(None, release.wait, 12) for _ in range(16)]  # every default thread, and a queue
     try:
-        t0 = time.monotonic()
         source = "async def solve(problem, ops):\n    return await ops.calculate(expression=problem)\n"
         s, _ = await run(source, 4, timeout_s=8.0)
-        assert s.errors == 0 and s.score == 1.0 and time.monotonic() - t0 < 20
+        assert s.errors == 0 and s.score == 1.0  # within 8 s each, while the hogs hold for 12 s
     finally:
         release.set()
         await asyncio.gather(*hogs)
