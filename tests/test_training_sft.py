@@ -120,3 +120,19 @@ def test_model_card_regenerates_only_the_measured_section(tmp_path):
     again = (tmp_path / "README.md").read_text()
     assert "held-out mean 0.178" in again and "7 optimizer steps" in again and "3 optimizer steps" not in again
     assert again.count(MEASURED_START) == again.count(MEASURED_END) == 1
+    # a run killed before its summary, then re-exported: no mean loss to report, and no traceback
+    write_model_card(tmp_path, {**summary, "train_loss": None})
+    assert "loss 2 -> 1." in (tmp_path / "README.md").read_text()
+
+
+def test_wall_time_counts_sessions_known_only_from_the_log(tmp_path):
+    """A session killed before its summary still counts: log.jsonl's clock restarts at each session."""
+    import json
+
+    from flowforge.training.sft import logged_wall_s
+
+    rows = [{"step": 1, "wall_s": 50.0, "peak_rss_mb": 1.0}, {"step": 2, "wall_s": 100.0, "peak_rss_mb": 2.0},
+            {"step": 3, "wall_s": 40.0, "peak_rss_mb": 3.0}, {"step": 4, "wall_s": 90.0, "peak_rss_mb": 1.0}]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert logged_wall_s(tmp_path) == 190.0
+    assert logged_wall_s(tmp_path / "missing") == 0.0

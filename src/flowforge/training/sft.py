@@ -116,10 +116,28 @@ def _summary(cfg, trainer, result, rows, base_path, resume, wall_s) -> dict[str,
         "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0, 3),
         "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
         "train_loss": result.training_loss if result else prev.get("train_loss"), "trainable_params": trainable,
-        "wall_s_total": round(sum(s["wall_s"] for s in sessions), 1),
-        "peak_rss_mb": max(s["peak_rss_mb"] for s in sessions), "sessions": sessions,
+        # a session killed before its summary (then resumed) is known only from log.jsonl
+        "wall_s_total": round(max(sum(s["wall_s"] for s in sessions), logged_wall_s(cfg.out_dir)), 1),
+        "peak_rss_mb": max(s["peak_rss_mb"] for s in sessions + logged(cfg.out_dir)), "sessions": sessions,
         "config": config_dict(cfg),
     }
+
+
+def logged(out_dir: Path) -> list[dict[str, Any]]:
+    """log.jsonl's lines that carry wall time (every training session appends to it)."""
+    path = out_dir / "log.jsonl"
+    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+    return [x for x in lines if "wall_s" in x and "peak_rss_mb" in x]
+
+
+def logged_wall_s(out_dir: Path) -> float:
+    """Training wall time summed over the sessions in log.jsonl (a session's clock restarts at 0)."""
+    total, last = 0.0, 0.0
+    for x in logged(out_dir):
+        if x["wall_s"] < last:
+            total += last
+        last = x["wall_s"]
+    return total + last
 
 
 MEASURED_START = "<!-- measured by `flowforge train sft --export`; regenerated on every export, edit outside -->"
@@ -169,7 +187,8 @@ def _measured_lines(dest: Path, summary: dict[str, Any]) -> list[str]:
         f"- LoRA r={cfg['lora_r']}, alpha={cfg['lora_alpha']}, dropout={cfg['lora_dropout']}, targets={cfg['lora_targets']}; "
         f"lr {cfg['learning_rate']} cosine; batch {cfg['batch_size']}; max length {cfg['max_length']}.",
         f"- {summary['steps']} optimizer steps ({summary['epochs']} epochs), loss {summary['first_loss']:.4g} -> "
-        f"{summary['final_loss']:.4g} (mean {summary['train_loss']:.4g})." if summary["first_loss"] is not None else
+        f"{summary['final_loss']:.4g}" + (f" (mean {summary['train_loss']:.4g})." if summary["train_loss"] is not None
+                                         else ".") if summary["first_loss"] is not None else
         f"- {summary['steps']} optimizer steps.",
         f"- Wall time {summary['wall_s_total']:.0f} s, peak RSS {summary['peak_rss_mb']:.0f} MB (CPU, fp32 training).",
         f"- Adapter stored in fp16: {summary.get('adapter_bytes', 0) / 1e6:.1f} MB; {summary['trainable_params']} trainable parameters.",
