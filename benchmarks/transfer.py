@@ -5,9 +5,9 @@
     # 2. evaluate it beside the other methods on the held-out families
     flowforge eval --suite curriculum-held-out --limit 50 --out runs/eval-transfer \
         --methods io,cot,runs/transfer/best_fixed.py,search,generator:embedded,generator,...
-    # 3. the eval table plus the oracle row (an upper bound: it picks per family on validate)
-    .venv/bin/python benchmarks/transfer.py table --eval runs/eval-transfer --name 13-transfer \
-        --title "..." --command "flowforge eval ..."
+    # 3. the eval table (its finished cells) plus the oracle row (an upper bound: it picks per family on validate)
+    .venv/bin/python benchmarks/transfer.py table --eval runs/eval-transfer --methods io,cot,search,generator \
+        --name 13-transfer --title "..." --command "flowforge eval ..."
 
 The oracle and the candidates' validate scores come from `results/curriculum.json`
 (benchmarks/curriculum.py). A candidate that cannot run on a family (an operator the family does
@@ -64,12 +64,29 @@ def oracle_row(columns: list[str], curriculum: dict) -> list[str]:
     return row + [mean] + ["—"] * (len(columns) - len(row) - 1)
 
 
+def finished_cells(eval_dir: Path, methods: list[str]) -> list:
+    """The eval dir's finished cells of `methods`, in that order (a run still going or cut short
+    leaves the others out; eval.json holds only its last invocation's methods)."""
+    from flowforge.evaluation.methods import parse_methods
+    from flowforge.evaluation.run import CellResult
+
+    cells = []
+    for m in parse_methods(",".join(methods)):
+        for path in sorted((eval_dir / "cells" / m.slug).glob("*.json")):
+            d = json.loads(path.read_text())
+            cells.append(CellResult(**{k: v for k, v in d.items()
+                                       if k not in ("exec_calls_per_instance", "exec_tokens_per_instance")}))
+    return cells
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("step", choices=("pick-fixed", "table"))
     ap.add_argument("--curriculum", type=Path, default=ROOT / "results" / "curriculum.json")
     ap.add_argument("--out", type=Path, default=Path("runs/transfer/best_fixed.py"), help="pick-fixed: the workflow file")
     ap.add_argument("--eval", type=Path, help="table: the eval dir")
+    ap.add_argument("--methods", default="io,cot,search,generator", help="table: rows, in order, as eval's --methods")
+    ap.add_argument("--label", action="append", default=[], metavar="METHOD=LABEL", help="table: a row's label")
     ap.add_argument("--name", default="13-transfer")
     ap.add_argument("--title", default="Transfer to held-out families")
     ap.add_argument("--command", default="flowforge eval --suite curriculum-held-out --limit 50 --out runs/eval-transfer")
@@ -81,13 +98,16 @@ def main() -> None:
     if args.step == "pick-fixed":
         print(f"wrote {args.out} ({pick_fixed(curriculum, args.out)})")
         return
-    if not args.eval or not (args.eval / "eval.json").is_file():
-        sys.exit(f"--eval {args.eval}: no eval.json (run `flowforge eval --out DIR` first)")
-    from results_md import from_eval
+    cells = finished_cells(args.eval, args.methods.split(",")) if args.eval else []
+    if not cells:
+        sys.exit(f"--eval {args.eval}: no finished cells of {args.methods} (run `flowforge eval --out DIR` first)")
+    from flowforge.evaluation.tables import wide_rows
 
-    table = from_eval(args.eval, order=args.order, title=args.title, command=args.command, setup=args.setup,
-                      notes=args.notes)
-    table["rows"].append(oracle_row(table["columns"], curriculum))
+    columns, rows = wide_rows(cells)
+    labels = dict(x.split("=", 1) for x in args.label)
+    rows = [[labels.get(r[0], r[0]), *(c if len(c) <= 60 else c[:57] + "…" for c in r[1:])] for r in rows]
+    table = {"order": args.order, "title": args.title, "command": args.command, "setup": args.setup,
+             "columns": columns, "rows": rows + [oracle_row(columns, curriculum)], "notes": args.notes}
     path = ROOT / "results" / "tables" / f"{args.name}.json"
     path.write_text(json.dumps(table, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {path}")
