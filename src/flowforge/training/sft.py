@@ -125,8 +125,9 @@ def _summary(cfg, trainer, result, rows, base_path, resume, wall_s) -> dict[str,
 
 def logged(out_dir: Path) -> list[dict[str, Any]]:
     """log.jsonl's lines that carry wall time (every training session appends to it)."""
-    path = out_dir / "log.jsonl"
-    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+    from flowforge.store import read_records
+
+    lines = read_records(out_dir / "log.jsonl")  # a torn last line (a killed session) is skipped
     return [x for x in lines if "wall_s" in x and "peak_rss_mb" in x]
 
 
