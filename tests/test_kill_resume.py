@@ -213,3 +213,19 @@ def test_ctrl_c_exits_cleanly_and_resumes(server, reference, tmp_path):
     assert json.loads((out / "summary.json").read_text())["complete"] is True
     assert proc.returncode == 130, stdout + stderr
     assert [ln for ln in stderr.splitlines() if ln.strip()] == ["interrupted"]
+
+
+def test_ctrl_c_while_the_command_line_imports_is_one_line_too():
+    # SIGINT delivered while flowforge.cli imports typer: the console script's entry catches it
+    code = ("import importlib.abc, os, signal, sys\n"
+            "class Interrupt(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'typer':\n"
+            "            os.kill(os.getpid(), signal.SIGINT)\n"
+            "        return None\n"
+            "sys.meta_path.insert(0, Interrupt())\n"
+            "from flowforge.__main__ import main\n"
+            "main()\n")
+    r = subprocess.run([sys.executable, "-c", code, "tasks"], capture_output=True, text=True, timeout=60,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert (r.returncode, r.stderr.strip(), r.stdout) == (130, "interrupted", "")

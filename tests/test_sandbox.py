@@ -375,3 +375,35 @@ def test_a_sandbox_that_cannot_start_is_an_error_not_a_failing_program(monkeypat
         box.run_tests("def f():\n    return 1", ["assert f() == 1"], limits=FAST)
     with pytest.raises(SandboxError, match="failed to start"):
         box.run("print(1)", FAST)
+
+
+
+@pytest.mark.integration
+async def test_a_cancel_while_the_child_starts_kills_all_of_it_and_ends_promptly(monkeypatch):
+    # Ctrl-C landed while asyncio was connecting a child's pipes. asyncio then killed only the direct
+    # child; a descendant still starting up (bwrap's inner process, before it arms die-with-parent)
+    # kept the pipes open, the transport waited for them forever, and `flowforge run` hung.
+    import time
+    from asyncio import base_subprocess
+
+    from flowforge.sandbox.core import ProcessSandbox
+
+    real, connecting = base_subprocess.BaseSubprocessTransport._connect_pipes, asyncio.Event()
+
+    async def slow_connect(self, waiter):
+        connecting.set()
+        await asyncio.sleep(0.5)  # a loaded machine
+        return await real(self, waiter)
+
+    monkeypatch.setattr(base_subprocess.BaseSubprocessTransport, "_connect_pipes", slow_connect)
+    monkeypatch.setattr(ProcessSandbox, "_command", lambda *a: ["sh", "-c", "sleep 30 & sleep 30"])
+
+    async def call_op(name, kwargs):
+        return "x"
+
+    t0 = time.monotonic()
+    run = asyncio.ensure_future(run_workflow("async def solve(problem, ops):\n    return 1\n", "p", call_op, limits=FAST))
+    await asyncio.wait_for(connecting.wait(), 10)
+    run.cancel()
+    done, _ = await asyncio.wait({run}, timeout=15)
+    assert done and run.cancelled() and time.monotonic() - t0 < 10

@@ -368,18 +368,26 @@ class ProcessSandbox:
             boot = _bootstrap_code(self.python)
             payload = len(boot).to_bytes(8, "big") + boot + json.dumps(job).encode()
             env = _clean_env("/work" if self.level == "bwrap" else scratch)
+            # A cancel while asyncio connects the child's pipes would leave the child unkillable and
+            # unwaitable (its transport then waits forever for pipes it never connected), so the spawn
+            # runs to its end and the cancel is re-raised once the child is ours to kill.
+            spawned, cancelled = await _to_the_end(asyncio.create_subprocess_exec(
+                *self._command(job_r, uid, scratch, limits, cg_dirs), cwd=scratch, env=env,
+                stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                pass_fds=[f for f in (job_r, res_w, rep_r) if f is not None], start_new_session=True))
+            if cancelled and spawned.exception() is not None:
+                raise asyncio.CancelledError
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    *self._command(job_r, uid, scratch, limits, cg_dirs), cwd=scratch, env=env,
-                    stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                    pass_fds=[f for f in (job_r, res_w, rep_r) if f is not None], start_new_session=True)
+                proc = spawned.result()
             except OSError as e:
                 raise SandboxError(f"cannot start sandbox process: {e}") from e
             for f in (job_r, res_w, rep_r):
                 if f is not None:
                     os.close(f)
                     fds.remove(f)
+            if cancelled:
+                raise asyncio.CancelledError
             run = _Run(proc, nonce, limits, call_op, res_r, rep_w, mode=job["mode"], paused=paused,
                        cg_dirs=cg_dirs)
             # _Run owns res_r/rep_w, and go()'s feeder thread closes job_w even when go() is cancelled:
@@ -839,16 +847,24 @@ def _kill(proc, cg_dirs=()):
             pass
 
 
+async def _to_the_end(aw) -> tuple[asyncio.Future, bool]:
+    """Run `aw` to its end even if we are cancelled meanwhile: (its finished future, whether we were)."""
+    fut = asyncio.ensure_future(aw)
+    cancelled = False
+    while not fut.done():
+        try:
+            await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            cancelled = True
+        except BaseException:
+            pass  # fut's own failure: the caller reads it from fut
+    return fut, cancelled
+
+
 async def _reap(proc):
     """Wait for a killed child even if we are cancelled meanwhile (then re-raise the cancel).
     Abandoning it would let the transport's close() poll() -- i.e. reap -- it behind the watcher."""
-    waiter = asyncio.ensure_future(proc.wait())
-    cancelled = False
-    while not waiter.done():
-        try:
-            await asyncio.shield(waiter)
-        except asyncio.CancelledError:
-            cancelled = True
+    _, cancelled = await _to_the_end(proc.wait())
     if cancelled:
         raise asyncio.CancelledError
 
