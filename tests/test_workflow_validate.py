@@ -157,6 +157,9 @@ def test_graph_follows_data_flow():
     (("r = await ops.answer_generate(input=problem)", "return r.strip()"), 3, "no method `.strip`"),
     (("r = await ops.calculate(expression=problem)", "return r.get('answer')"), 3, "no method `.get`"),
     (("r = await ops.review(solution=problem)", "return 'x' + r"), 3, "cannot add a str and a dict"),
+    # an iterator is not a list: `range(...) + [...]` is a TypeError (a generated workflow wrote it)
+    (("xs = range(len(problem)) + [problem]", "return xs[0]"), 2, "make it a list: `list(range(len(problem)))`"),
+    (("return await ops.vote(answers=[problem] + zip(problem, problem))",), 2, "a zip object, not a list"),
 ])
 def test_type_rule_rejects_what_must_crash(lines, line, text):
     with pytest.raises(WorkflowError) as e:
@@ -185,6 +188,7 @@ def test_type_rule_rejects_what_must_crash(lines, line, text):
     ("r = await ops.review(solution=problem)", "r['extra'] = 'x'", "return r['extra']"),
     ("out = []", "out.append(await ops.answer_generate(input=problem))", "return out[0]['answer']"),
     ("r = await ops.review(solution=problem)", "return str(r)"),
+    ("xs = list(range(2)) + [problem]", "return str(xs[0])"),
     ("n = len(problem)", "return await ops.calculate(expression=n)"),
     ("try:", "    r = await ops.calculate(expression=problem)", "except Exception:",
      "    r = await ops.answer_generate(input=problem)", "return r['answer']"),

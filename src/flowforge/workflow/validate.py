@@ -362,6 +362,10 @@ class _Types:
         if isinstance(n, ast.Subscript):
             return self.subscript(n, env)
         if isinstance(n, ast.BinOp):
+            lazy = next((side for side in (n.left, n.right) if _lazy_call(side)), None)
+            if lazy is not None:  # range(3) + [x]: a TypeError, though both iterate like lists
+                self.report(n, f"`{_src(lazy)}` is a {lazy.func.id} object, not a list, so `{_src(n)}` fails; "
+                            f"make it a list: `list({_src(lazy)})`")
             return self.binop(n, self.expr(n.left, env), n.op, self.expr(n.right, env))
         if isinstance(n, ast.BoolOp):
             t = None
@@ -396,7 +400,7 @@ class _Types:
                 t = self.expr(kw.value, env)
                 p = params.get(kw.arg)
                 v = kw.value
-                if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id in _LAZY:
+                if _lazy_call(v):
                     self.report(v, f"`ops.{f.attr}` argument `{kw.arg}` is `{_src(v)}`, a {v.func.id} object, not "
                                 f"data (operator arguments are sent as JSON); make it a list: `list({_src(v)})`")
                 elif p is not None and not accepts(p.type, t):
@@ -488,6 +492,11 @@ class _Types:
         if isinstance(op, ast.Mod) and left.kind == "str":
             return STR
         return NUM if kinds == ("num", "num") else ANY
+
+
+def _lazy_call(n: ast.AST) -> bool:
+    """`range(...)`, `zip(...)`, ...: an iterator, which neither crosses to an operator nor adds."""
+    return isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _LAZY
 
 
 def _item(t: VType) -> VType:
