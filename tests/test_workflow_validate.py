@@ -160,6 +160,7 @@ def test_graph_follows_data_flow():
     # an iterator is not a list: `range(...) + [...]` is a TypeError (a generated workflow wrote it)
     (("xs = range(len(problem)) + [problem]", "return xs[0]"), 2, "make it a list: `list(range(len(problem)))`"),
     (("return await ops.vote(answers=[problem] + zip(problem, problem))",), 2, "a zip object, not a list"),
+    (("return await ops.vote(answers=range(len(problem))[:3])",), 2, "is `range(len(problem))[:3]`, a range object"),
 ])
 def test_type_rule_rejects_what_must_crash(lines, line, text):
     with pytest.raises(WorkflowError) as e:

@@ -364,8 +364,8 @@ class _Types:
         if isinstance(n, ast.BinOp):
             lazy = next((side for side in (n.left, n.right) if _lazy_call(side)), None)
             if lazy is not None:  # range(3) + [x]: a TypeError, though both iterate like lists
-                self.report(n, f"`{_src(lazy)}` is a {lazy.func.id} object, not a list, so `{_src(n)}` fails; "
-                            f"make it a list: `list({_src(lazy)})`")
+                self.report(n, f"`{_src(lazy)}` is a {_lazy_call(lazy).func.id} object, not a list, so `{_src(n)}` "
+                            f"fails; make it a list: `list({_src(lazy)})`")
             return self.binop(n, self.expr(n.left, env), n.op, self.expr(n.right, env))
         if isinstance(n, ast.BoolOp):
             t = None
@@ -401,7 +401,7 @@ class _Types:
                 p = params.get(kw.arg)
                 v = kw.value
                 if _lazy_call(v):
-                    self.report(v, f"`ops.{f.attr}` argument `{kw.arg}` is `{_src(v)}`, a {v.func.id} object, not "
+                    self.report(v, f"`ops.{f.attr}` argument `{kw.arg}` is `{_src(v)}`, a {_lazy_call(v).func.id} object, not "
                                 f"data (operator arguments are sent as JSON); make it a list: `list({_src(v)})`")
                 elif p is not None and not accepts(p.type, t):
                     self.report(kw.value, f"`ops.{f.attr}` argument `{kw.arg}` must be a {p.type}, but "
@@ -494,9 +494,12 @@ class _Types:
         return NUM if kinds == ("num", "num") else ANY
 
 
-def _lazy_call(n: ast.AST) -> bool:
-    """`range(...)`, `zip(...)`, ...: an iterator, which neither crosses to an operator nor adds."""
-    return isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _LAZY
+def _lazy_call(n: ast.AST) -> ast.Call | None:
+    """The `range(...)`, `zip(...)`, ... call that `n` is (a slice of a range is a range): an
+    iterator, which neither crosses to an operator as JSON nor adds to a list."""
+    while isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Slice):
+        n = n.value
+    return n if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _LAZY else None
 
 
 def _item(t: VType) -> VType:
