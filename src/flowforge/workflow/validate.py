@@ -400,9 +400,10 @@ class _Types:
                 t = self.expr(kw.value, env)
                 p = params.get(kw.arg)
                 v = kw.value
-                if _lazy_call(v):
-                    self.report(v, f"`ops.{f.attr}` argument `{kw.arg}` is `{_src(v)}`, a {_lazy_call(v).func.id} object, not "
-                                f"data (operator arguments are sent as JSON); make it a list: `list({_src(v)})`")
+                lazy = _lazy_call(v)
+                if lazy is not None:
+                    self.report(v, f"`ops.{f.attr}` argument `{kw.arg}` is `{_src(v)}`, a {lazy.func.id} object, "
+                                f"not data (operator arguments are sent as JSON); make it a list: `list({_src(v)})`")
                 elif p is not None and not accepts(p.type, t):
                     self.report(kw.value, f"`ops.{f.attr}` argument `{kw.arg}` must be a {p.type}, but "
                                 f"`{_src(kw.value)}` is a {t}; signature: {spec.signature}")
