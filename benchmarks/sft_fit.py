@@ -13,15 +13,15 @@ import argparse
 import ast
 import asyncio
 import json
-import re
 from pathlib import Path
 
 
 def operator_calls(source: str) -> list[str] | None:
     """The `ops.NAME` calls of a workflow in source order; None when it does not parse."""
-    m = re.search(r"```(?:python)?\n(.*?)(?:```|$)", source, re.S)
+    from flowforge.generator.parse import extract_code
+
     try:
-        tree = ast.parse(m.group(1) if m else source)
+        tree = ast.parse(extract_code(source))
     except SyntaxError:
         return None
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
