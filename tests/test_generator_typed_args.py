@@ -136,14 +136,16 @@ def test_a_str_cannot_start_a_value_where_a_list_is_wanted():
 
 
 @pytest.mark.parametrize("body, banned", [
-    ("    return xs", ["", "\n", "\n```"]),                 # a list is not an answer (nor is the end of the text); `xsx` is unknown
+    ("    return xs", ["", "\n", "\n```", "```", " #", ";"]),  # a list is not an answer (nor is the end of the text,
+    # a comment, a `;` or the closing fence, which would end the code); `xsx` is unknown
     ("    return xs[0]", []),
-    ("    return await ops.read_table(text=problem)", ["", "\n", "\n```", "[0]\n"]),  # list[dict], dict
+    ('    return "#;`" + xs[0]', []),                     # inside a string they end nothing
+    ("    return await ops.read_table(text=problem)", ["", "\n", "\n```", "[0]\n", "```", " #", ";"]),  # list[dict], dict
     ("    return (xs", []),                                 # not at the end of the line yet
     ("    for _ in range(2):\n        return xs", []),      # in a loop: any
     ('    """return xs', []),                               # not a return statement
 ])
 def test_a_return_line_cannot_end_with_a_list_or_dict(body, banned):
     head = HEAD + "    xs = await ops.collect(text=problem, kind='n')\n"
-    assert banned_after(NOVEL, head + body, ["", "\n", "\n```", "[0]\n", "x\n", "x"]) == sorted(banned)
+    assert banned_after(NOVEL, head + body, ["", "\n", "\n```", "[0]\n", "x\n", "x", "```", " #", ";"]) == sorted(banned)
 

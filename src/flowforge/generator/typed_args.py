@@ -8,8 +8,9 @@ tokens that would end the value and bans those whose value the validator's own t
 (`workflow.validate.types_at` / `value_errors`, the rule `type`) types as something the parameter
 cannot take, or finds a type error in (`problem["answer"]` on a str). So `text=answers` cannot be
 closed when `answers` is a list and `text` wants a str, while `text=answers[0]` can. The same
-holds for a one-line `return VALUE` of `solve`: its line (or the text: an end-of-sequence token)
-cannot end while VALUE is a list or dict (the answer must be a string).
+holds for a one-line `return VALUE` of `solve`: its line (or the text: an end-of-sequence token;
+or the statement: a comment, a `;`, a closing ``` fence) cannot end while VALUE is a list or dict
+(the answer must be a string).
 
 Why at the end of the value: a name whose type is wrong alone is often the right start
 (`answers` -> `answers[0]`); only the finished value has a type. One start is banned too: where
@@ -44,7 +45,8 @@ if TYPE_CHECKING:
 PROBE = "flowforge_value_probe"
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 _MEMO_MAX = 512
-TYPED_RULES = 4  # this check's version in cache keys (3: returns; 4: end of text, range())
+TYPED_RULES = 5  # this check's version in cache keys (3: returns; 4: end of text, range(); 5: LINE_ENDS)
+LINE_ENDS = "#;`"  # besides a newline, these end a return statement's value (a fence ends the code)
 
 
 @dataclass(frozen=True)
@@ -180,14 +182,17 @@ class TypedOpsConstraint(OpsConstraint):
         return self._memo[key][1]
 
     def _closer(self, depth: int, text_state, piece: str, line: bool = False) -> int | None:
-        """Index in `piece` of the `,` or `)` (with `line`: the newline) that ends a value at
-        bracket `depth`, if any."""
+        """Index in `piece` of the `,` or `)` (with `line`: the newline, or what ends the
+        statement before it: a comment, a `;`, a closing ``` fence) that ends a value at bracket
+        `depth`, if any."""
         if line and not piece:  # the end of the text (an end-of-sequence token) ends the line
             return 0
         text = text_state
         for j, ch in enumerate(piece):
             text = _settled(text, ch)
             if line and ch == "\n" and depth == 0 and (text is None or text[0] == "#"):
+                return j
+            if line and ch in LINE_ENDS and depth == 0 and text is None:
                 return j
             if text is None and depth == 0 and ch in _CLOSE:
                 return j if ch == ")" and not line else None
