@@ -143,9 +143,22 @@ def test_a_str_cannot_start_a_value_where_a_list_is_wanted():
     ("    return await ops.read_table(text=problem)", ["", "\n", "\n```", "[0]\n", "```", " #", ";"]),  # list[dict], dict
     ("    return (xs", []),                                 # not at the end of the line yet
     ("    for _ in range(2):\n        return xs", []),      # in a loop: any
-    ('    """return xs', []),                               # not a return statement
+    ('    """return xs', ["", "\n```", "```"]),             # not a return statement (so the text cannot end yet)
 ])
 def test_a_return_line_cannot_end_with_a_list_or_dict(body, banned):
     head = HEAD + "    xs = await ops.collect(text=problem, kind='n')\n"
     assert banned_after(NOVEL, head + body, ["", "\n", "\n```", "[0]\n", "x\n", "x", "```", " #", ";"]) == sorted(banned)
 
+
+
+@pytest.mark.parametrize("text, banned", [
+    ("", []),                                                        # the opening fence is fine
+    ("```python\n", []),                                            # before `solve` begins
+    (HEAD, ["", "\n```", "```", "```python\n"]),                                   # a docstring alone is no workflow
+    (HEAD[:-4] + '\n    return x\n    """\n', ["", "\n```", "```", "```python\n"]),  # `return` inside a docstring is not one
+    (HEAD + "    x = await ops.ask(instruction='a', input=problem)\n", ["", "\n```", "```", "```python\n"]),
+    (HEAD + "    return problem\n", []),                            # a return line: the text may end
+    (HEAD + "    if problem:\n        return problem\n", []),
+])
+def test_the_text_cannot_end_before_solve_returns(text, banned):
+    assert banned_after(NOVEL, text, ["", "\n```", "```", "\n", "x", "```python\n"]) == sorted(banned)

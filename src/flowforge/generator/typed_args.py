@@ -10,7 +10,8 @@ cannot take, or finds a type error in (`problem["answer"]` on a str). So `text=a
 closed when `answers` is a list and `text` wants a str, while `text=answers[0]` can. The same
 holds for a one-line `return VALUE` of `solve`: its line (or the text: an end-of-sequence token;
 or the statement: a comment, a `;`, a closing ``` fence) cannot end while VALUE is a list or dict
-(the answer must be a string).
+(the answer must be a string). And the text cannot end (an end-of-sequence token, a closing
+fence) before `solve` has a `return` line.
 
 Why at the end of the value: a name whose type is wrong alone is often the right start
 (`answers` -> `answers[0]`); only the finished value has a type. One start is banned too: where
@@ -32,6 +33,7 @@ not seen: a name it rebinds keeps the type it had before.
 from __future__ import annotations
 
 import io
+import re
 import tokenize
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -45,7 +47,9 @@ if TYPE_CHECKING:
 PROBE = "flowforge_value_probe"
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 _MEMO_MAX = 512
-TYPED_RULES = 5  # this check's version in cache keys (3: returns; 4: end of text, range(); 5: LINE_ENDS)
+TYPED_RULES = 5  # this check's version in cache keys (3: returns; 4: end of text, range(); 5: LINE_ENDS, early ends)
+_TRIPLE = re.compile(r'""".*?(?:"""|$)|\'\'\'.*?(?:\'\'\'|$)', re.S)  # docstrings, closed or not
+_RETURN = re.compile(r"^[ \t]+return\b", re.M)
 LINE_ENDS = "#;`"  # besides a newline, these end a return statement's value (a fence ends the code)
 
 
@@ -73,7 +77,7 @@ class TypedOpsConstraint(OpsConstraint):
         if self.opset is None:
             return []
         if not frames:
-            return self._return_ends(state, text, pieces)
+            return self._return_ends(state, text, pieces) + self._early_ends(text, pieces)
         if frames[-1].phase != "val":
             return []
         where = self.value_start(text)
@@ -113,6 +117,18 @@ class TypedOpsConstraint(OpsConstraint):
             if value_errors(text[start:] + before, env, self.opset):
                 out += ids
         return out
+
+    def _early_ends(self, text: str, pieces: list[str]) -> list[int]:
+        """Once `solve` is begun and until it has a `return` line: the tokens that would end the
+        text (an end-of-sequence token, a closing fence). A body of only a docstring is not a
+        workflow."""
+        begun = text.find("async def solve")
+        if begun < 0 or _RETURN.search(_TRIPLE.sub("", text[begun:])):
+            return []
+        key = ("text_ends", id(pieces))
+        if self._memo.get(key, (None,))[0] is not pieces:
+            self._memo[key] = pieces, [i for i, piece in enumerate(pieces) if not piece or "```" in piece]
+        return self._memo[key][1]
 
     def _scalar_starts(self, value: str, env: dict, want, pieces: list[str]) -> list[int]:
         """Where a list or dict is wanted and the value so far is at most a partial name: the
