@@ -125,9 +125,14 @@ class TypedOpsConstraint(OpsConstraint):
         begun = text.find("async def solve")
         if begun < 0 or _RETURN.search(_TRIPLE.sub("", text[begun:])):
             return []
-        key = ("text_ends", id(pieces))
+        return self._per_vocab(("text_ends",), pieces,
+                               lambda: [i for i, piece in enumerate(pieces) if not piece or "```" in piece])
+
+    def _per_vocab(self, key: tuple, pieces: list[str], build):
+        """`build()`, memoised per key and vocabulary (`pieces`; an id may be reused by a new list)."""
+        key = (*key, id(pieces))
         if self._memo.get(key, (None,))[0] is not pieces:
-            self._memo[key] = pieces, [i for i, piece in enumerate(pieces) if not piece or "```" in piece]
+            self._memo[key] = pieces, build()
         return self._memo[key][1]
 
     def _scalar_starts(self, value: str, env: dict, want, pieces: list[str]) -> list[int]:
@@ -146,8 +151,7 @@ class TypedOpsConstraint(OpsConstraint):
 
     def _names(self, pieces: list[str]) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
         """Tokens by the identifier characters they start with: (no leading space, leading space)."""
-        key = ("names", id(pieces))
-        if self._memo.get(key, (None,))[0] is not pieces:  # an id may be reused by a new list
+        def build():
             bare: dict[str, list[int]] = {}
             spaced: dict[str, list[int]] = {}
             for i, piece in enumerate(pieces):
@@ -155,8 +159,8 @@ class TypedOpsConstraint(OpsConstraint):
                 n = next((j for j, c in enumerate(body) if c not in _IDENT), len(body))
                 if n:
                     (spaced if len(body) < len(piece) else bare).setdefault(body[:n], []).append(i)
-            self._memo[key] = pieces, (bare, spaced)
-        return self._memo[key][1]
+            return bare, spaced
+        return self._per_vocab(("names",), pieces, build)
 
     def value_start(self, text: str) -> tuple[int, str, str] | None:
         """(index where the innermost argument value begins, operator, key) after `text`."""
@@ -187,15 +191,14 @@ class TypedOpsConstraint(OpsConstraint):
     def _ends(self, depth: int, text_state, pieces: list[str], line: bool = False) -> dict[str, list[int]]:
         """Tokens that end a value here (an argument's, or with `line` a statement's): the text
         each adds before its closer -> their ids."""
-        key = ("ends", depth, text_state, line, id(pieces))
-        if self._memo.get(key, (None,))[0] is not pieces:
+        def build():
             ends: dict[str, list[int]] = {}
             for i, piece in enumerate(pieces):
                 j = self._closer(depth, text_state, piece, line)
                 if j is not None:
                     ends.setdefault(piece[:j], []).append(i)
-            self._memo[key] = pieces, ends
-        return self._memo[key][1]
+            return ends
+        return self._per_vocab(("ends", depth, text_state, line), pieces, build)
 
     def _closer(self, depth: int, text_state, piece: str, line: bool = False) -> int | None:
         """Index in `piece` of the `,` or `)` (with `line`: the newline, or what ends the
