@@ -26,6 +26,11 @@ def ok(text):
     "r = await ops.compose(instr",
     "r = await ops.compose(input=a == b, instruction=a <= b != c)",  # comparisons
     "r = await ops.tally(items=sorted(xs, key=len))",                # keywords of other calls
+    "xs = [(await ops.compose(input=p))['answer'] for p in {'a': [1]}]",  # brackets nest
+    "r = await ops.compose(input=')]}', instruction=\"([{\")  # ]]",   # brackets in strings
+    "x = 1\n\n\ny = 2",                                             # two empty lines
+    "r = await ops.compose(\n    input=p,\n)",                       # one line break per gap
+    "```python\nx = (1)\n```\n",
 ])
 def test_allowed_text(text):
     assert ok(text)
@@ -42,6 +47,12 @@ def test_allowed_text(text):
     "r = await ops.tally(items=x=x",             # a lone `=` in a value
     "r = await ops.tally(items=a===b",
     "r = await ops.tally(items=a====b",
+    "r = await ops.tally(items=[p for p in ps})",  # a closer that does not match
+    "r = await ops.tally(items=x])",              # nothing open to close
+    "r = await ops.compose(input=p))",            # nor outside the call
+    "x = (1]",
+    "x = 1\n\n\n\ny = 2",                     # three empty lines
+    "r = await ops.compose(input=p,\n\n",       # an empty line between arguments
 ])
 def test_broken_text(text):
     assert not ok(text)

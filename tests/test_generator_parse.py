@@ -44,6 +44,14 @@ def test_repair_dedents_and_drops_truncated_tail(opset):
     assert {"indentation", "truncated tail"} <= set(parsed.repairs)
 
 
+def test_a_syntax_error_before_the_last_line_is_reported_not_cut_away(opset):
+    raw = ("```python\nasync def solve(problem, ops):\n    xs = list(range(4, stop=len(problem), 2))\n"
+           "    r = await ops.answer_generate(input=problem)\n    return r['answer']\n```")
+    parsed = parse_workflow(raw, opset)
+    assert not parsed.valid and "truncated tail" not in parsed.repairs
+    assert parsed.error.startswith("line 2: syntax error: positional argument follows keyword argument"), parsed.error
+
+
 def test_invalid_reports_validator_reason(opset):
     parsed = parse_workflow("```python\nimport os\nasync def solve(problem, ops):\n    return os.name\n```", opset)
     assert not parsed.valid

@@ -1,10 +1,11 @@
 """Turn a generator's raw reply into a valid workflow, or say exactly why it is not one.
 
 Repairs only what is trivial and unambiguous: code-block extraction, tabs and stray indentation,
-`def solve` written without `async`, `ops.x(...)` calls written without `await`, a truncated
-last line, `solve`'s signature (type hints, defaults, renamed or missing `problem`/`ops`), a
-last computed value that is never returned, and `r["answer"]` where `r` is a str result (it always
-raises TypeError; the text itself was meant). Everything else is left to the validator, whose message names the line and rule.
+`def solve` written without `async`, `ops.x(...)` calls written without `await`, a last line cut
+off by the token limit (not a syntax error earlier), `solve`'s signature (type hints, defaults,
+renamed or missing `problem`/`ops`), a last computed value that is never returned, and
+`r["answer"]` where `r` is a str result (it always raises TypeError; the text itself was meant).
+Everything else is left to the validator, whose message names the line and rule.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from flowforge.errors import WorkflowError
 
 if TYPE_CHECKING:
     from flowforge.operators import OperatorSet
+
+_CUT_OFF = ("was never closed", "unterminated", "unexpected EOF")  # what a cut-off text fails with
 
 
 @dataclass
@@ -97,6 +100,18 @@ def _parses(code: str) -> bool:
         return False
 
 
+def _truncated(code: str) -> bool:
+    """Whether `code` fails to parse the way a cut-off text does: an error on its last line, or
+    a bracket or string left open. An error earlier (`f(a=1, 2)` on line 3 of 5) is the model's,
+    and dropping lines to hide it would misreport the workflow."""
+    try:
+        ast.parse(code)
+        return False
+    except SyntaxError as e:
+        last = len(code.rstrip("\n").split("\n"))
+        return (e.lineno or 0) >= last or any(m in (e.msg or "") for m in _CUT_OFF)
+
+
 def repair(code: str) -> tuple[str, list[str]]:
     """Deterministic fixes; returns the new code and the list of repairs applied."""
     repairs: list[str] = []
@@ -108,9 +123,10 @@ def repair(code: str) -> tuple[str, list[str]]:
         repairs.append("missing async")
     lines = fixed.split("\n")
     dropped = 0
-    while dropped < 3 and len(lines) > 1 and not _parses("\n".join(lines)):  # truncated tail
-        lines.pop()
-        dropped += 1
+    if _truncated(fixed):
+        while dropped < 3 and len(lines) > 1 and not _parses("\n".join(lines)):
+            lines.pop()
+            dropped += 1
     if not _parses("\n".join(lines)):
         return fixed, repairs
     if len(lines) < len(fixed.split("\n")):

@@ -231,7 +231,7 @@ class TypedOpsConstraint(OpsConstraint):
     def _code_step(self, ch: str, depth: int, text) -> tuple[int, Any]:
         """(bracket depth, string/comment state) after one character."""
         if text is not None:
-            return depth, self._skip(((), "", False, text), ch)[3]
+            return depth, self._skip(State(text=text), ch).text
         if ch in "\"'":
             return depth, ("pend", ch, 1)
         if ch == "#":
