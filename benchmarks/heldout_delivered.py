@@ -43,6 +43,14 @@ async def cell(task_name: str, operators: str, generator, executor, limit: int, 
     return row
 
 
+def line(r: dict) -> str:
+    """One cell's result (and its timeout count, added to the row)."""
+    clean = r["valid"] and r["errors"] == 0
+    r["timeouts"] = sum(e.startswith("Timeout") for e in r["instance_errors"])
+    return (f"{r['task']:<45} {r['operators']:<8} valid={'y' if r['valid'] else 'n'} errors={r['errors']} "
+            f"(timeouts {r['timeouts']}) clean={'y' if clean else 'n'} score={r['score']}  [{r['selection']}]")
+
+
 async def main_async(args) -> list[dict]:
     from flowforge.evaluation.suites import HELD_OUT
     from flowforge.generator import default_generator_spec
@@ -54,7 +62,9 @@ async def main_async(args) -> list[dict]:
 
     async def gated(t: str, o: str) -> dict:
         async with gate:
-            return await cell(t, o, generator, executor, args.limit, not args.no_smoke, args.timeout)
+            row = await cell(t, o, generator, executor, args.limit, not args.no_smoke, args.timeout)
+        print(f"done: {line(row)}", flush=True)
+        return row
 
     return list(await asyncio.gather(*[gated(t, o) for o in args.operators.split(",") for t in HELD_OUT]))
 
@@ -73,10 +83,7 @@ def main() -> None:
     t0 = time.perf_counter()
     rows = asyncio.run(main_async(args))
     for r in rows:
-        clean = r["valid"] and r["errors"] == 0
-        r["timeouts"] = sum(e.startswith("Timeout") for e in r["instance_errors"])
-        print(f"{r['task']:<45} {r['operators']:<8} valid={'y' if r['valid'] else 'n'} "
-              f"errors={r['errors']} (timeouts {r['timeouts']}) clean={'y' if clean else 'n'} score={r['score']}  [{r['selection']}]")
+        print(line(r))
         for e in r["instance_errors"][:2]:
             print(f"      {e}")
     n_clean = sum(r["valid"] and r["errors"] == 0 for r in rows)

@@ -162,3 +162,18 @@ def test_a_return_line_cannot_end_with_a_list_or_dict(body, banned):
 ])
 def test_the_text_cannot_end_before_solve_returns(text, banned):
     assert banned_after(NOVEL, text, ["", "\n```", "```", "\n", "x", "```python\n"]) == sorted(banned)
+
+
+@pytest.mark.parametrize("body, banned", [
+    # a mode argument's literal can only spell one of the values its signature lists
+    ("    xs = await ops.collect(text=problem, kind='", ["'", "expr", "mb", "mber'", 'mber"', "x"]),
+    ("    xs = await ops.collect(text=problem, kind='nu", ["'", "nu", 'mber"', "number'", "expr", "x"]),
+    ('    xs = await ops.collect(text=problem, kind="nu', ["'", "nu", "mber'", "number'", "expr", "x"]),
+    # novel set: the values survive the renaming; another parameter is free
+    ("    r = await ops.pull(text='nu", []),
+])
+def test_a_listed_value_is_spelled_while_its_literal_is_open(body, banned):
+    pieces = ["'", "nu", "mb", "mber'", 'mber"', "number'", "expr", "x", ""]
+    got = banned_after(NOVEL, HEAD + body, pieces)
+    assert [p for p in got if p] == sorted(banned)
+    assert ("" in got) == ("kind=" in body)  # nor can the text end inside the literal

@@ -33,8 +33,11 @@ def test_describe_is_compact_and_lists_every_signature():
     text = s.describe()
     assert len(text) < 2200  # ~500 SmolLM2 tokens: the whole generator prompt stays within 800 tokens
     for op in s.operators:
-        assert op.signature in text
+        assert op.shown_signature in text
     assert len(text.splitlines()) == len(s.operators) + 1
+    find_all = s.get("find_all")  # listed values are checked, but shown as `str`: the description names them
+    assert "find_all(text: str, kind: str) -> list[str]" in text and '"quote"' in find_all.description
+    assert find_all.params[1].type.choices == ("number", "name", "quote", "code")
 
 
 def test_novel_set_renames_everything_and_adds_new_operators():

@@ -161,6 +161,10 @@ def test_graph_follows_data_flow():
     (("xs = range(len(problem)) + [problem]", "return xs[0]"), 2, "make it a list: `list(range(len(problem)))`"),
     (("return await ops.vote(answers=[problem] + zip(problem, problem))",), 2, "a zip object, not a list"),
     (("return await ops.vote(answers=range(len(problem))[:3])",), 2, "is `range(len(problem))[:3]`, a range object"),
+    # a mode argument outside the values its signature lists
+    (("xs = await ops.find_all(text=problem, kind='expression')", "return xs[0]"), 2,
+     '`kind` must be one of "number", "name", "quote", "code", not \'expression\''),
+    (("return await ops.extract(text=problem, kind='shape')",), 2, "must be one of"),
 ])
 def test_type_rule_rejects_what_must_crash(lines, line, text):
     with pytest.raises(WorkflowError) as e:
@@ -191,6 +195,8 @@ def test_type_rule_rejects_what_must_crash(lines, line, text):
     ("r = await ops.review(solution=problem)", "return str(r)"),
     ("xs = list(range(2)) + [problem]", "return str(xs[0])"),
     ("n = len(problem)", "return await ops.calculate(expression=n)"),
+    ("return await ops.extract(text=problem, kind=' Number ')",),  # as the operator reads it
+    ("k = 'number'", "return await ops.extract(text=problem, kind=k)"),  # not a literal: cannot tell
     ("try:", "    r = await ops.calculate(expression=problem)", "except Exception:",
      "    r = await ops.answer_generate(input=problem)", "return r['answer']"),
 ])
@@ -201,6 +207,8 @@ def test_type_rule_accepts_what_runs(lines):
 def test_type_rule_applies_to_renamed_and_new_operators():
     novel = load_operator_set("novel")
     validate_workflow(wf("qs = await ops.decompose(problem=problem)", "return await ops.majority(answers=qs)"), novel)
+    with pytest.raises(WorkflowError, match=r"`kind` must be one of .*\[type\]"):  # values survive renaming
+        validate_workflow(wf("return await ops.pull(text=problem, kind='shape')"), novel)
     with pytest.raises(WorkflowError, match=r"`answers` must be a list.*\[type\]"):
         validate_workflow(wf("q = await ops.evaluate(expression=problem)", "return await ops.majority(answers=q)"),
                           novel)

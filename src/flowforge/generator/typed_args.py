@@ -11,7 +11,8 @@ closed when `answers` is a list and `text` wants a str, while `text=answers[0]` 
 holds for a one-line `return VALUE` of `solve`: its line (or the text: an end-of-sequence token;
 or the statement: a comment, a `;`, a closing ``` fence) cannot end while VALUE is a list or dict
 (the answer must be a string). And the text cannot end (an end-of-sequence token, a closing
-fence) before `solve` has a `return` line.
+fence) before `solve` has a `return` line. Inside a string literal for a parameter whose signature
+lists its values (`kind: "number" | "name"`), only tokens that keep spelling one of them are left.
 
 Why at the end of the value: a name whose type is wrong alone is often the right start
 (`answers` -> `answers[0]`); only the finished value has a type. One start is banned too: where
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 PROBE = "flowforge_value_probe"
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 _MEMO_MAX = 512
-TYPED_RULES = 5  # this check's version in cache keys (3: returns; 4: end of text, range(); 5: LINE_ENDS, early ends)
+TYPED_RULES = 6  # this check's version in cache keys (3: returns; 4: end of text, range(); 5: LINE_ENDS, early ends; 6: listed values)
 _TRIPLE = re.compile(r'""".*?(?:"""|$)|\'\'\'.*?(?:\'\'\'|$)', re.S)  # docstrings, closed or not
 _RETURN = re.compile(r"^[ \t]+return\b", re.M)
 LINE_ENDS = "#;`"  # besides a newline, these end a return statement's value (a fence ends the code)
@@ -88,6 +89,8 @@ class TypedOpsConstraint(OpsConstraint):
         param = next((p for p in spec.params if p.name == key), None) if spec else None
         if param is None or param.type.kind == "any":
             return []
+        if param.type.choices is not None and self._in_literal(text[start:], state.text):
+            return self._off_choices(text[start:].lstrip(), param.type.choices, pieces)
         env = self._env(text[:start])
         if env is None:
             return []
@@ -96,6 +99,30 @@ class TypedOpsConstraint(OpsConstraint):
             if value_errors(value + before, env, self.opset, op, key):
                 out += ids
         return out
+
+    @staticmethod
+    def _in_literal(value: str, text_state) -> bool:
+        """Whether `value` is so far one open one-line string literal (`"nu`)."""
+        head = value.lstrip()
+        if not head or head[0] not in "\"'" or head[0] in head[1:]:
+            return False
+        return text_state in (("pend", head[0], 1), ("str", head[0], False, 0, False))
+
+    def _off_choices(self, head: str, choices: tuple[str, ...], pieces: list[str]) -> list[int]:
+        """Inside a string literal for a parameter that lists its values (`kind="nu`): the tokens
+        that would leave every value, or close the literal on none of them."""
+        q, written = head[0], head[1:]
+
+        def build():
+            out = []
+            for i, piece in enumerate(pieces):
+                j = piece.find(q)
+                ok = (written + piece[:j] in choices if j >= 0
+                      else bool(piece) and any(c.startswith(written + piece) for c in choices))
+                if not ok:
+                    out.append(i)
+            return out
+        return self._per_vocab(("choices", q, written, choices), pieces, build)
 
     def _return_ends(self, state: State, text: str, pieces: list[str]) -> list[int]:
         """In a one-line `return VALUE` of `solve`: the tokens that would end the line with a

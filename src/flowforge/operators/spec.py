@@ -39,6 +39,9 @@ class Param:
     type: VType = ANY
 
 
+_ENUM = re.compile(r':\s*"[^"]*"(?:\s*\|\s*"[^"]*")*')  # `: "a" | "b"` in a signature
+
+
 def parse_signature(sig: str) -> tuple[str, list[Param], str]:
     """`name(a: str, b: int = 3) -> out` -> (name, params, out). ValueError on malformed text."""
     m = _SIG.match(sig)
@@ -124,6 +127,12 @@ class OperatorSpec(BaseModel):
     def result_type(self) -> VType:
         return parse_type(self.returns)
 
+    @property
+    def shown_signature(self) -> str:
+        """The signature as the generator's prompt shows it: listed values appear as `str` (the
+        description names them; the prompt stays short)."""
+        return _ENUM.sub(": str", self.signature)
+
 
 class _SetFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -160,7 +169,7 @@ class OperatorSet:
     def describe(self) -> str:
         """Compact text for the generator prompt: one line per operator."""
         lines = ["Operators (call as `await ops.NAME(arg=value)`):"]
-        lines += [f"- {op.signature}: {op.description}" for op in self.operators]
+        lines += [f"- {op.shown_signature}: {op.description}" for op in self.operators]
         return "\n".join(lines)
 
     def for_task(self, task) -> "OperatorSet":

@@ -4,8 +4,12 @@
     retrieve(query: str, k: int = 3) -> list[str]
     answer_generate(input: str) -> {"thought": str, "answer": str}
 
+    find_all(text: str, kind: "number" | "name") -> list[str]
+
 A type is one of any, str, num (int, float, bool), none, list (with an element type) or dict
 (with its keys, when known: an operator result; `{"a", "b"}` gives keys whose values are any).
+A str may be one of listed values (`"number" | "name"`: a mode the operator switches on); a
+literal argument outside them is a type error.
 `any` is "cannot tell" and matches everything, so the checks never reject what they cannot see.
 """
 from __future__ import annotations
@@ -23,8 +27,11 @@ class VType:
     kind: str
     item: "VType | None" = None  # list: element type
     fields: tuple[tuple[str, "VType"], ...] | None = None  # dict: known keys and value types
+    choices: tuple[str, ...] | None = None  # str: the values it may take, when listed
 
     def __str__(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(f'"{c}"' for c in self.choices)
         if self.kind == "list" and self.item is not None and self.item.kind != "any":
             return f"list[{self.item}]"
         if self.kind == "dict" and self.fields is not None:
@@ -92,12 +99,23 @@ def _from_node(node: ast.AST, text: str) -> VType:
         return dict_of(None)
     if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "list":
         return list_of(_from_node(node.slice, text))
+    if _is_str(node) or isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return VType("str", choices=_choices(node, text))
     if isinstance(node, ast.Set) and all(_is_str(e) for e in node.elts):
         return dict_of({e.value: ANY for e in node.elts})
     if isinstance(node, ast.Dict) and all(_is_str(k) for k in node.keys):
         return dict_of({k.value: _from_node(v, text) for k, v in zip(node.keys, node.values)})
     raise ValueError(f"{text!r} is not a type; use any, str, int, float, bool, list, list[str], dict, "
-                     '{"key", ...} or {"key": str, ...}')
+                     '{"key", ...}, {"key": str, ...} or "value" | "value"')
+
+
+def _choices(node: ast.AST, text: str) -> tuple[str, ...]:
+    """The values of `"a" | "b" | ...`."""
+    if _is_str(node):
+        return (node.value,)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _choices(node.left, text) + _choices(node.right, text)
+    raise ValueError(f"{text!r} is not a type; a list of values is written \"a\" | \"b\"")
 
 
 def _is_str(node: ast.AST | None) -> bool:

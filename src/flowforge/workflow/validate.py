@@ -407,6 +407,9 @@ class _Types:
                 elif p is not None and not accepts(p.type, t):
                     self.report(kw.value, f"`ops.{f.attr}` argument `{kw.arg}` must be a {p.type}, but "
                                 f"`{_src(kw.value)}` is a {t}; signature: {spec.signature}")
+                elif p is not None and not _one_of(p.type, v):
+                    self.report(v, f"`ops.{f.attr}` argument `{kw.arg}` must be {p.type}, not {_src(v)}; "
+                                f"signature: {spec.signature}")
             return spec.result_type if spec else ANY
         args = [self.expr(a.value if isinstance(a, ast.Starred) else a, env) for a in n.args]
         for kw in n.keywords:
@@ -598,6 +601,14 @@ def value_errors(text: str, env: dict[str, VType], opset, op: str | None = None,
     errors: list[str] = []
     _Types(opset, lambda node, rule, msg: errors.append(msg)).stmt(stmt, dict(env))
     return errors
+
+
+def _one_of(want: VType, value: ast.expr) -> bool:
+    """Whether a literal string `value` is one of the values `want` lists (as the operators read
+    them: case and surrounding spaces aside); what is not a literal cannot be told."""
+    if want.choices is None or not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+        return True
+    return value.value.strip().lower() in {c.lower() for c in want.choices}
 
 
 MAX_SOURCE_CHARS = 256_000  # ~100x a reference workflow; parse + check stay well under a second
