@@ -75,6 +75,8 @@ def test_a_do_nothing_workflow_earns_no_reward_by_default():
     total = [sum(w * parts[p][i] for w, p in zip(reward_weights(RLRunConfig()), PART_NAMES)) for i in range(2)]
     assert total[0] == 0.0 and total[1] == parts["score"][1]
     assert RLRunConfig().k >= 4
+    logged = reward.parts([c for c in comps], ["v", "v"], step=0)
+    assert [(p.calls, p.composition) for p in logged] == [(0.0, ""), (1.0, "answer_generate")]
 
 
 BAD = "```python\nimport os\n```"

@@ -12,6 +12,10 @@ executor's response cache. The result is split into named parts, one TRL reward 
 - `cost`     -(executor tokens per instance) / 1000
 - `executes` fraction of instances that ran without an error: diagnostic, weight 0
 
+Each logged completion also carries `calls`, its executor calls per instance, and `composition`,
+the operators it calls (by implementation, so renamed sets compare) in source order. Neither is a
+reward part: they are what `benchmarks/rl_compositions.py` reads to say what the policy moved to.
+
 By default only `score` is weighted (RLRunConfig): `valid` and `cost` are terms a do-nothing
 workflow collects (`return problem` is valid and free), so weighted they teach exactly that.
 
@@ -19,6 +23,7 @@ Infrastructure failures (backend, sandbox) propagate: they are never turned into
 """
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import math
@@ -43,6 +48,8 @@ class Parts:
     cost: float
     executes: float
     reason: str = ""
+    calls: float = 0.0  # executor calls per instance: logged, never rewarded
+    composition: str = ""  # implementations called, in source order, joined by " > "
 
 
 class _Loop:
@@ -116,33 +123,37 @@ class WorkflowReward:
 
     async def _compute(self, texts: list[str], variants: list[str], step: int) -> list[Parts]:
         from flowforge.generator.prompt import WORKFLOW
+        from flowforge.workflow.validate import operators_used
 
         runs: dict[tuple[str, str], asyncio.Task] = {}
-        plan: list[tuple[str, str] | Parts] = []
+        plan: list[tuple[tuple[str, str], str] | Parts] = []  # (run key, composition) or a verdict
         for text, vid in zip(texts, variants):
             task, opset = self.variants[vid]
             parsed = WORKFLOW.parse(text, opset.for_task(task))  # operators the task cannot serve: invalid
             if not parsed.valid:
                 plan.append(Parts(valid=0.0, score=0.0, cost=0.0, executes=0.0, reason=parsed.error or "invalid"))
                 continue
+            composition = " > ".join(opset.get(n).impl for n in operators_used(ast.parse(parsed.source)))
             rkey = (vid, parsed.source)  # identical workflows in a group run once
             if rkey not in runs:  # every completion of a task at a step runs on the same K instances
                 instances = task.sample(task.training_split, self.k, f"{self.seed}/step{step}")
                 runs[rkey] = asyncio.ensure_future(self.run_fn(
                     parsed.source, task, instances, executor=self.executor, opset=opset,
                     concurrency=self.concurrency, timeout_s=self.timeout_s))
-            plan.append(rkey)
+            plan.append((rkey, composition))
         summaries = dict(zip(runs, await asyncio.gather(*runs.values()))) if runs else {}
         out = []
         for item in plan:
             if isinstance(item, Parts):
                 out.append(item)
                 continue
-            s = summaries[item]
+            rkey, composition = item
+            s = summaries[rkey]
             n = max(1, s.n)
             score = None if math.isnan(s.score) else float(s.score)
             out.append(Parts(valid=1.0, score=score, cost=-(s.usage.tokens / n) / 1000.0,
-                             executes=1.0 - s.errors / n, reason="" if score is not None else "unscored (NaN)"))
+                             executes=1.0 - s.errors / n, reason="" if score is not None else "unscored (NaN)",
+                             calls=s.usage.calls / n, composition=composition))
         return out
 
     def _log(self, step: int, texts: list[str], variants: list[str], parts: list[Parts]) -> None:
