@@ -1,6 +1,6 @@
 """What a GRPO run's policy moved towards: its sampled workflows, read from `rewards.jsonl`.
 
-    python benchmarks/rl_compositions.py runs/rl-curriculum [--window 5]
+    .venv/bin/python benchmarks/rl_compositions.py runs/rl-curriculum [--window 5]
 
 For the first and the last `window` steps: the valid rate, the mean score, executor calls per
 instance, the share of valid workflows that call no executor (they answer from tools alone), and
