@@ -61,9 +61,24 @@ def test_broken_text(text):
 def test_state_is_canonical_and_banned_ids_follow_the_rules():
     assert C.advance(C.initial, "alpha = beta") == C.advance(C.initial, "x = y")  # names collapse
     state = C.advance(C.initial, "r = await ops.")
-    assert C.banned(state, ["com", "gen", "t", "(", "tally(", "x", ""]) == [1, 3, 5]
+    assert C.banned(state, ["com", "gen", "t", "(", "tally(", "x", ""]) == [1, 3, 5, 6]  # "": no end at `ops.`
     inside = C.advance(C.initial, "ops.compose(instruction=q")
-    assert C.banned(inside, [")", ", input=", ",", " + 1"]) == [0]  # `)` before `input` is given
+    assert C.banned(inside, [")", ", input=", ",", " + 1", ""]) == [0, 4]  # `)` before `input` is given
+
+
+@pytest.mark.parametrize("text,may_end", [
+    ("r = await ops.compose(input=p)\n", True),
+    ("x = 1  # a comment", True),
+    ("r = await ops.compose(input=p", False),
+    ("r = await ops.tal", False),
+    ("xs = [1, 2", False),
+    ('s = """a docstring', False),
+])
+def test_text_ends_only_outside_calls_brackets_and_strings(text, may_end):
+    """A token with no text (end of sequence) is banned until the text may stop."""
+    state = C.advance(C.initial, text)
+    assert C.may_end(state) is may_end
+    assert (0 in C.banned(state, ["", "x"])) is not may_end
 
 
 @pytest.mark.model

@@ -110,16 +110,16 @@ class FakeEngine:
 
 
 def test_engine_masks_the_tokens_the_row_check_bans():
-    from flowforge.llm.local import _RowConstrain
+    from flowforge.llm.local import RowConstrain
 
     pieces = [HEAD + "    r = await ops.pick_consistent(solutions=", "problem", ")", ".split())", "[", "x"]
-    proc = _RowConstrain(0, [NOVEL, None], FakeEngine(pieces))
+    proc = RowConstrain(0, [NOVEL, None], FakeEngine(pieces))
     ids = torch.tensor([[0, 1], [0, 1]])  # row 0 constrained, row 1 not
     scores = proc(ids, torch.zeros(2, len(pieces)))
     assert torch.isinf(scores[0]).tolist() == [False, False, True, False, False, False]
     assert not torch.isinf(scores[1]).any()
     # a row check that would leave no token is not applied (the automaton's mask still is)
-    only_close = _RowConstrain(0, [NOVEL], FakeEngine(pieces[:3], banned=[0, 1]))
+    only_close = RowConstrain(0, [NOVEL], FakeEngine(pieces[:3], banned=[0, 1]))
     assert torch.isinf(only_close(torch.tensor([[0, 1]]), torch.zeros(1, 3))).tolist() == [[True, True, False]]
 
 

@@ -192,3 +192,47 @@ def test_step_times_split_a_step_into_generation_reward_and_update():
     assert logs["time/reward_s"] == pytest.approx(0.4, abs=1e-3)
     assert logs["time/update_s"] == pytest.approx(0.3, abs=0.1)
     assert other == {"train_runtime": 3.0}
+
+
+@pytest.mark.integration
+def test_constrained_rollout_samples_only_offered_operators(sft_adapter):
+    """On a renamed operator set, the policy sampled plainly writes the operator it was taught
+    (`ops.calculate`, not offered); the constrained rollout, like `flowforge generate`, samples
+    only the set's own names. Its output is TRL's rollout contract: prompt ids, completions that
+    end at EOS, one per prompt entry."""
+    import re
+    from types import SimpleNamespace
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from flowforge.generator.prompt import WORKFLOW
+    from flowforge.operators import load_operator_set
+    from flowforge.tasks import get_task
+    from flowforge.training.rollout import ConstrainedRollout
+
+    tiny, adapter = sft_adapter
+    tok = AutoTokenizer.from_pretrained(tiny)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny), adapter)
+    task = get_task(TASK)
+    base = load_operator_set(str(adapter.parent / "tiny_ops.yaml"))
+    renamed = base.renamed({"calculate": "evaluate"}, name="tiny-renamed")
+    prompt = WORKFLOW.messages(task.description, task.answer_format, renamed)
+    rollout = ConstrainedRollout([{"prompt": prompt, "variant": "v"}], {"v": (task, renamed)}, tok,
+                                 temperature=1.0, max_new_tokens=48, seed=0)
+    trainer = SimpleNamespace(state=SimpleNamespace(global_step=0), model=model,
+                              accelerator=SimpleNamespace(unwrap_model=lambda m: m))
+    out = rollout([prompt] * 6, trainer)
+    assert set(out) == {"prompt_ids", "completion_ids", "logprobs"} and len(out["completion_ids"]) == 6
+    assert out["prompt_ids"][0] == rollout.prompt_ids(prompt)
+    assert all(tok.eos_token_id not in ids[:-1] for ids in out["completion_ids"])
+    offered = {op.name for op in renamed.operators}
+    called = [set(re.findall(r"ops\.(\w+)", tok.decode(ids, skip_special_tokens=True))) for ids in out["completion_ids"]]
+    texts = [tok.decode(ids, skip_special_tokens=True) for ids in out["completion_ids"]]
+    assert any(called) and all(names <= offered for names in called), texts
+    ids = torch.tensor([out["prompt_ids"][0]] * 6)
+    torch.manual_seed(0)
+    plain = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True, max_new_tokens=48)
+    plain_calls = set(re.findall(r"ops\.(\w+)", " ".join(tok.batch_decode(plain[:, ids.shape[1]:]))))
+    assert "calculate" in plain_calls  # without the constraint the taught name comes back

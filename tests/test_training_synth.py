@@ -147,7 +147,7 @@ def test_select_top_drops_candidates_that_crashed_on_any_instance():
 
 
 def test_sft_pairs_carry_provenance_and_use_generator_prompt(base):
-    from flowforge.generator.prompt import SYSTEM
+    from flowforge.generator.prompt import SYSTEM, WORKFLOW
     from flowforge.tasks import get_task
 
     task = get_task("synth/arith_word")
@@ -159,6 +159,9 @@ def test_sft_pairs_carry_provenance_and_use_generator_prompt(base):
     assert all(r["prompt"][0]["content"] == SYSTEM and task.description.strip() in r["prompt"][1]["content"] for r in rows)
     assert all(r["completion"].startswith("```python\nasync def solve") for r in rows)
     assert {r["meta"]["task"] for r in rows} == {"synth/arith_word"} and rows[0]["meta"]["score"] == 1.0
+    # the base prompt is the one `flowforge generate` writes: no operator the task cannot serve (retrieve: no passages)
+    assert rows[0]["prompt"] == WORKFLOW.messages(task.description, task.answer_format, base.for_task(task))
+    assert "retrieve" in base.names and all("- retrieve(" not in r["prompt"][1]["content"] for r in rows)
 
 
 def test_run_synth_end_to_end_and_resume(tmp_path):

@@ -1,8 +1,8 @@
 """Constrained decoding of operator calls: `ops.NAME(key=value, ...)` with NAME from the operator
 set and keys from NAME's signature, every required key given before the `)`, no lone `=`
 in a value (`key=a=b`), every closing bracket matching the innermost open one (outside strings
-and comments), and no runs of empty lines (none between a call's arguments, two at most
-elsewhere).
+and comments), no runs of empty lines (none between a call's arguments, two at most
+elsewhere), and no end of text inside a call, a bracket or a string.
 
 A small generator often writes the operator names and argument names it was trained on instead of
 the ones in the prompt, and such a workflow is invalid. With an `OpsConstraint` (an
@@ -30,7 +30,7 @@ _IDENT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 _SPACE = frozenset(" \t\r\n")
 _OPEN, _CLOSE = frozenset("([{"), frozenset(")]}")
 _MATCH = {")": "(", "]": "[", "}": "{"}
-RULES = 4  # the automaton's version in cache keys (3: no lone `=`; 4: brackets match, blank lines)
+RULES = 5  # the automaton's version in cache keys (3: no lone `=`; 4: brackets match, blank lines; 5: no end mid-call)
 MAX_NEWLINES = 3  # in a row outside a call: at most two empty lines
 MAX_NEWLINES_IN_CALL = 1  # between a call's arguments: a line break, never an empty line
 
@@ -238,6 +238,14 @@ class OpsConstraint:
             return state._replace(text=None, blank=1)
         return state._replace(text=("str", q, triple, 0, False))
 
+    @staticmethod
+    def may_end(state: State) -> bool:
+        """Whether the text may stop here: no operator call, `ops.<name>`, bracket or string open."""
+        return not state.frames and not isinstance(state.word, tuple) and not state.top and state.text in (None, ("#",))
+
     def banned(self, state: State, pieces: list[str]) -> list[int]:
-        """Ids of the tokens (pieces[i] is token i's text) that break a rule after `state`."""
-        return [i for i, p in enumerate(pieces) if self.advance(state, p) is None]
+        """Ids of the tokens (pieces[i] is token i's text) that break a rule after `state`. A token
+        with no text (end of sequence and other special tokens) would end the text: banned until
+        `may_end`."""
+        end = self.may_end(state)
+        return [i for i, p in enumerate(pieces) if (not p and not end) or self.advance(state, p) is None]

@@ -3,7 +3,7 @@ engine for constrained decoding, and `LocalLLM`, the LLM protocol over any local
 
 Requests are micro-batched (llm/batching.py) into ONE left-padded `model.generate` call. Rows
 with different sampling parameters share a batch: each row carries its own temperature,
-max_tokens, stop strings and torch.Generator (`_RowSampler` samples per row, `_RowStop` ends rows
+max_tokens, stop strings and torch.Generator (`RowSampler` samples per row, `_RowStop` ends rows
 independently), so a row's output does not depend on what else is in the batch. Greedy
 (temperature 0) rows with n>1 are generated once and copied. Loaded models are memoised per
 (path, adapter): one copy of the weights per process.
@@ -40,7 +40,7 @@ from flowforge.types import Completion, Usage
 _Request = Request  # the name tests and benchmarks use
 
 
-class _RowSampler(LogitsProcessor):
+class RowSampler(LogitsProcessor):
     """Samples each row with its own temperature and generator; greedy rows pass through.
     The chosen token is left as the only finite logit, so generate's argmax picks it."""
 
@@ -57,14 +57,14 @@ class _RowSampler(LogitsProcessor):
         return out
 
 
-class _RowConstrain(LogitsProcessor):
+class RowConstrain(LogitsProcessor):
     """Masks, per row with a Constraint, the tokens that would break it. Each row's automaton
     state advances by the text of the token it just generated; a row whose text broke the rules
     anyway (its state had no allowed token) is left unconstrained from then on. A constraint with
     `row_banned` (a check on the row's whole text) also masks what that returns, unless that
     would leave no token."""
 
-    def __init__(self, prompt_len: int, constraints: list[Constraint | None], engine: "Engine"):
+    def __init__(self, prompt_len: int, constraints: list[Constraint | None], engine: TokenMasks):
         self.engine, self.seen = engine, prompt_len
         self.rows = {i: (c, c.initial, "") for i, c in enumerate(constraints) if c is not None}
 
@@ -116,18 +116,13 @@ class _RowStop(StoppingCriteria):
         return self.done.to(input_ids.device).clone()
 
 
-class Engine(BatchingEngine):
-    """One loaded transformers model + tokenizer + the worker thread that batches requests for it."""
+class TokenMasks:
+    """The banned-token masks of constraints over one tokenizer's vocabulary, one per
+    (constraint, automaton state), computed once and cached."""
 
-    def __init__(self, model, tokenizer, *, max_rows: int = 32, gather_s: float = 0.004):
-        self.model = model
-        self.device = next(model.parameters()).device
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        eos = model.generation_config.eos_token_id
-        eos = [eos] if isinstance(eos, int) else list(eos or [])
-        self.eos_ids = sorted(set(eos) | ({tokenizer.eos_token_id} - {None}))
-        self._banned: dict[tuple, torch.Tensor | None] = {}  # (constraint, state) -> bool mask of banned tokens
-        super().__init__(tokenizer, max_rows=max_rows, gather_s=gather_s)
+    def __init__(self, tokenizer):
+        self.tok = tokenizer
+        self._banned: dict[tuple, torch.Tensor | None] = {}
 
     @cached_property
     def token_texts(self) -> list[str]:
@@ -150,6 +145,20 @@ class Engine(BatchingEngine):
                 mask[ids] = True
             self._banned[key] = mask
         return self._banned[key]
+
+
+class Engine(BatchingEngine, TokenMasks):
+    """One loaded transformers model + tokenizer + the worker thread that batches requests for it."""
+
+    def __init__(self, model, tokenizer, *, max_rows: int = 32, gather_s: float = 0.004):
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        eos = model.generation_config.eos_token_id
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        self.eos_ids = sorted(set(eos) | ({tokenizer.eos_token_id} - {None}))
+        TokenMasks.__init__(self, tokenizer)
+        super().__init__(tokenizer, max_rows=max_rows, gather_s=gather_s)
 
     def _generate(self, reqs: list[Request]) -> list[tuple[list[str], int]]:
         prompts, temps, gens, max_new, stops, constraints = [], [], [], [], [], []
@@ -174,8 +183,8 @@ class Engine(BatchingEngine):
             eos_token_id=self.eos_ids,
         )
         processors = LogitsProcessorList(
-            ([_RowConstrain(width, constraints, self)] if any(constraints) else [])
-            + ([_RowSampler(temps, gens)] if any(t > 0 for t in temps) else []))
+            ([RowConstrain(width, constraints, self)] if any(constraints) else [])
+            + ([RowSampler(temps, gens)] if any(t > 0 for t in temps) else []))
         criteria = StoppingCriteriaList([_RowStop(width, max_new, stops, self.tok, self._closed)])
         with torch.inference_mode():
             out = self.model.generate(

@@ -125,6 +125,7 @@ class RLRunConfig:
     max_steps: int = field(default=30, metadata={"help": "Optimizer steps."})
     max_completion_length: int = field(default=256, metadata={"help": "Token budget for one generated workflow."})
     temperature: float = field(default=0.9, metadata={"help": "Sampling temperature for the group."})
+    constrained: bool = field(default=True, metadata={"help": "Sample under the generator's operator-call constraint, as `flowforge generate` decodes (transformers policy only; not with use_vllm)."})
     learning_rate: float = field(default=5e-5, metadata={"help": "LoRA learning rate."})
     beta: float = field(default=0.02, metadata={"help": "KL coefficient against the starting adapter (0 disables the reference)."})
     weight_valid: float = field(default=0.0, metadata={"help": "Reward weight of the `valid` part (a do-nothing workflow collects it: logged only by default)."})
@@ -168,3 +169,6 @@ class RLRunConfig:
             raise UserError("--weight-score must be > 0: the task score is the reward GRPO optimises")
         if self.vllm_mode not in ("colocate", "server"):
             raise UserError(f"--vllm-mode must be colocate or server, got {self.vllm_mode!r}")
+        if self.use_vllm and self.constrained:
+            raise UserError("--use-vllm samples with vLLM, which does not take the operator-call constraint; "
+                            "add --no-constrained")

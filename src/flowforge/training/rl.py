@@ -9,10 +9,13 @@
 
 Each prompt is a (training task, operator-set variant) pair: the generator messages for the
 task description over a subset/shuffle/renaming of the base operator set. GRPO samples
-`num_generations` workflows per prompt; `training/reward.py` parses and runs each valid one on K
-training instances shared by the group, and the reward is its mean task score. The other named
-parts (valid, cost, executes) are logged at weight 0 by default: a do-nothing workflow collects them. The policy starts from the SFT adapter
-(kept trainable); with beta > 0 TRL keeps a frozen copy of that adapter as the KL reference.
+`num_generations` workflows per prompt under the generator's operator-call constraint for that
+set (`training/rollout.py`; `--no-constrained` samples freely, as TRL does).
+`training/reward.py` parses and runs each valid one on K training instances shared by the
+group, and the reward is its mean task score. The other named parts (valid, cost, executes) are
+logged at weight 0 by default: a do-nothing workflow collects them. The policy starts from the
+SFT adapter (kept trainable); with beta > 0 TRL keeps a frozen copy of that adapter as the KL
+reference.
 Rerunning into the same `--out` resumes from the newest checkpoint. The run dir holds
 `flowforge_config.json`, `log.jsonl` (reward mean/std per part, validity, KL, step time split
 into generation / reward / update), `rewards.jsonl` (every completion, its parts and reason),
@@ -34,6 +37,7 @@ Departures from the paper (MetaFlow) and from GRPO (DeepSeekMath):
 """
 from __future__ import annotations
 
+import os
 import random
 import time
 from pathlib import Path
@@ -58,6 +62,7 @@ from flowforge.training.common import (
     write_json,
 )
 from flowforge.training.reward import PART_NAMES, WorkflowReward
+from flowforge.training.rollout import ConstrainedRollout
 
 def build_prompts(cfg: RLRunConfig) -> tuple[list[dict[str, Any]], dict[str, tuple[Any, Any]]]:
     """Dataset rows {prompt, variant} and the variant id -> (task, operator set) map."""
@@ -74,7 +79,7 @@ def build_prompts(cfg: RLRunConfig) -> tuple[list[dict[str, Any]], dict[str, tup
         keep = [op.name for op in base.operators if op.impl in set(task.winning_operators) | {"answer_generate"}]
         for i in range(cfg.variants_per_task):
             kind = "base" if i == 0 else rng.choice(AUG_KINDS)
-            opset = base if kind == "base" else augment_opset(base, keep, rng, kind)[0]
+            opset = (base if kind == "base" else augment_opset(base, keep, rng, kind)[0]).for_task(task)
             vid = f"{task.name}#{i}:{kind}"
             variants[vid] = (task, opset)
             rows.append({"prompt": WORKFLOW.messages(task.description, task.answer_format, opset), "variant": vid})
@@ -161,9 +166,14 @@ def train_rl(cfg: RLRunConfig, executor=None, reward_run=None) -> dict[str, Any]
                             log_path=cfg.out_dir / "rewards.jsonl", run=reward_run)
     model, tok, peft_config, base_path = load_policy(cfg)
     args = grpo_config(cfg)
+    rollout = None
+    if cfg.constrained:
+        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func is marked experimental
+        rollout = ConstrainedRollout(rows, variants, tok, temperature=cfg.temperature,
+                                     max_new_tokens=cfg.max_completion_length, seed=cfg.seed)
     trainer = GRPOTrainer(
         model=model, args=args, reward_funcs=reward.functions(), train_dataset=Dataset.from_list(rows),
-        processing_class=tok, peft_config=peft_config,
+        processing_class=tok, peft_config=peft_config, rollout_func=rollout,
         callbacks=[StepTimes(reward), RunLogCallback(cfg.out_dir, ("reward", "rewards/score/mean", "kl"), show=cfg.progress)])
     resume = last_checkpoint(cfg.out_dir)
     # 3. train, save, plot

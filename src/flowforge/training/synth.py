@@ -185,6 +185,7 @@ def sft_pairs(rec: dict[str, Any], task: "Task", base: "OperatorSet", n_variants
     for i in range(n_variants):
         kind = "base" if i == 0 else rng.choice(AUG_KINDS)
         opset, mapping = (base, {}) if kind == "base" else augment_opset(base, used, rng, kind)
+        opset = opset.for_task(task)  # the prompt lists what `flowforge generate` shows for this task
         source = rename_ops(rec["source"], mapping)
         completion = WORKFLOW.target(source)
         parsed = WORKFLOW.parse(completion, opset)
