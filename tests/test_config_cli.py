@@ -65,3 +65,12 @@ def test_flag_names_match_validation_messages():
     assert flag("max_heavy_per_task") == "--max-heavy-per-task"
     with pytest.raises(UserError, match="--candidates-per-task must be >= 1"):
         SynthConfig(candidates_per_task=0)
+
+
+def test_rl_samples_constrained_by_default_and_vllm_asks_to_opt_out(tmp_path):
+    cfg = captured(RLRunConfig, ["--sft-adapter", "none", "--out-dir", str(tmp_path / "rl")])
+    assert cfg.constrained is True
+    off = captured(RLRunConfig, ["--sft-adapter", "none", "--no-constrained", "--use-vllm", "--out-dir", str(tmp_path / "rl")])
+    assert (off.constrained, off.use_vllm) == (False, True)
+    with pytest.raises(UserError, match="--use-vllm .* add --no-constrained"):
+        RLRunConfig(sft_adapter="none", use_vllm=True)
