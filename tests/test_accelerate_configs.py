@@ -62,14 +62,14 @@ def test_grpo_config_carries_vllm_server_mode_and_batching(tmp_path):
     from flowforge.training.config import RLRunConfig
     from flowforge.training.rl import grpo_config
 
-    cfg = RLRunConfig(out_dir=tmp_path, sft_adapter="none", use_vllm=True, vllm_mode="server",
+    cfg = RLRunConfig(out_dir=tmp_path, sft_adapter="none", use_vllm=True, constrained=False, vllm_mode="server",
                       vllm_server_base_url="http://gpu0:8000", num_generations=8, prompts_per_step=2,
                       micro_batch_size=4)
     args = grpo_config(cfg)
     assert (args.use_vllm, args.vllm_mode, args.vllm_server_base_url) == (True, "server", "http://gpu0:8000")
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps, args.num_generations) == (4, 4, 8)
     assert args.use_cpu  # no GPU here: training stays on the CPU
-    colocate = grpo_config(RLRunConfig(out_dir=tmp_path, sft_adapter="none", use_vllm=True))
+    colocate = grpo_config(RLRunConfig(out_dir=tmp_path, sft_adapter="none", use_vllm=True, constrained=False))
     assert colocate.vllm_mode == "colocate"
     with pytest.raises(UserError, match="--vllm-mode must be colocate or server"):
         RLRunConfig(out_dir=tmp_path, sft_adapter="none", vllm_mode="remote")

@@ -2,10 +2,10 @@
 
     flowforge train rl --out runs/rl --max-steps 30                       # CPU, embedded executor
     flowforge train rl --out runs/rl --executor openai:Qwen2.5-7B@http://localhost:8000/v1 \
-        --base-model /models/qwen --use-vllm                               # GPU (not run here)
+        --base-model /models/qwen --use-vllm --no-constrained              # GPU (not run here)
     accelerate launch --config_file configs/accelerate/cpu_ddp.yaml -m flowforge train rl ...  # 2 CPU processes
     accelerate launch --config_file configs/accelerate/grpo_vllm_server.yaml -m flowforge train rl \
-        --use-vllm --vllm-mode server ...                              # multi-GPU (not run here)
+        --use-vllm --no-constrained --vllm-mode server ...             # multi-GPU (not run here)
 
 Each prompt is a (training task, operator-set variant) pair: the generator messages for the
 task description over a subset/shuffle/renaming of the base operator set. GRPO samples
