@@ -64,12 +64,12 @@ class RowConstrain(LogitsProcessor):
     `row_banned` (a check on the row's whole text) also masks what that returns, unless that
     would leave no token."""
 
-    def __init__(self, prompt_len: int, constraints: list[Constraint | None], engine: TokenMasks):
-        self.engine, self.seen = engine, prompt_len
+    def __init__(self, prompt_len: int, constraints: list[Constraint | None], masks: "TokenMasks"):
+        self.masks, self.seen = masks, prompt_len
         self.rows = {i: (c, c.initial, "") for i, c in enumerate(constraints) if c is not None}
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        texts = self.engine.token_texts
+        texts = self.masks.token_texts
         new = input_ids[:, self.seen:].tolist()
         self.seen = input_ids.shape[1]
         for i, (c, state, text) in list(self.rows.items()):
@@ -80,7 +80,7 @@ class RowConstrain(LogitsProcessor):
                 continue
             self.rows[i] = (c, state, text)
             n = min(len(texts), scores.shape[1])  # a model's vocab may be padded past the tokenizer's
-            banned = self.engine.banned_tokens(c, state)
+            banned = self.masks.banned_tokens(c, state)
             if banned is not None:
                 scores[i, :n].masked_fill_(banned[:n], float("-inf"))
             extra = [t for t in c.row_banned(state, text, texts) if t < n] if hasattr(c, "row_banned") else []
